@@ -1,0 +1,3 @@
+from avatarify_app.cli import main
+
+raise SystemExit(main())

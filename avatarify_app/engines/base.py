@@ -1,0 +1,83 @@
+"""The Engine interface: what the pipeline, the CLI and the GUI need from any reenactment engine."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from avatarify_app.frames import FaceTrack
+
+
+class OutputFraming(enum.Enum):
+    """How the animated avatar is framed in the engine's output image."""
+
+    SQUARE = "square"  # a square crop around the avatar's face, ``size`` x ``size`` pixels
+    FULL = "full"  # the avatar's whole image, face animated in place, background untouched
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Settings every engine understands. Engine-specific settings go to the engine's constructor."""
+
+    size: int = 512
+    framing: OutputFraming = OutputFraming.SQUARE
+    strength: float = 1.0  # expression strength: scales the non-rigid motion, 1.0 = as the driver
+
+
+class Engine(abc.ABC):
+    """A reenactment engine: animates one avatar image with the motion of a driving face.
+
+    Contract:
+        - ``set_avatar`` must be called before ``calibrate`` and ``animate``. It prepares everything
+          that depends on the avatar alone, once (landmarks, mesh, encoder features...). It must raise
+          ``NoFaceError`` when the avatar shows no face, with a message for the user.
+        - ``calibrate(image, track)`` stores the neutral driving pose: from then on motion is relative to
+          it. Before any call, the first ``animate`` call with a face found calibrates implicitly.
+          It must raise ``NoFaceError`` when ``track.found`` is False.
+        - ``animate(image, track)`` returns an RGB uint8 image of shape ``output_shape``. When
+          ``track.found`` is False it must return the last good output (the avatar at rest if there is
+          none yet); it never raises for a missing face.
+        - ``strength`` may be changed between frames.
+        - All methods are called from one thread (the inference thread, or the CLI's loop); an engine
+          need not be thread-safe. An engine never imports the pipeline, outputs or gui.
+        - ``close`` releases what the engine holds (trackers, GPU memory); calling it twice is fine.
+    """
+
+    name: str = "engine"
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.strength = options.strength
+
+    @abc.abstractmethod
+    def set_avatar(self, image: np.ndarray) -> None:
+        """Prepare an avatar. ``image``: RGB uint8 (H, W, 3). Raises ``NoFaceError``."""
+
+    @abc.abstractmethod
+    def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
+        """Take this driving frame as the neutral pose. Raises ``NoFaceError`` if no face is tracked."""
+
+    @abc.abstractmethod
+    def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
+        """Animate the avatar with the driving frame ``image`` (RGB uint8) and its face ``track``."""
+
+    @property
+    @abc.abstractmethod
+    def output_shape(self) -> tuple[int, int]:
+        """(height, width) of the images ``animate`` returns for the current avatar."""
+
+    @property
+    @abc.abstractmethod
+    def avatar_track(self) -> FaceTrack:
+        """The avatar's face as found by ``set_avatar`` (in avatar image pixels), for pose matching."""
+
+    @property
+    @abc.abstractmethod
+    def is_calibrated(self) -> bool:
+        """Whether a neutral pose is set. A new avatar keeps the calibration: it belongs to the driver."""
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need not override
+        """Release resources."""
