@@ -1,0 +1,119 @@
+"""The ``mesh`` engine: FaceMesh landmarks drive a piecewise-affine warp of the avatar. No weights."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
+from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_mouth_cavity
+from avatarify_app.engines.mesh.motion import transfer_motion
+from avatarify_app.engines.mesh.topology import Mesh, build_mesh
+from avatarify_app.engines.mesh.warp import warp_mesh
+from avatarify_app.errors import NoFaceError
+from avatarify_app.frames import FaceTrack
+from avatarify_app.tracking import crop_face, detect_face
+from avatarify_app.tracking import landmarks as lm
+from avatarify_app.tracking.crop import transform_points
+
+logger = logging.getLogger(__name__)
+
+# The square output shows the face at about half its width, with hair and shoulders around it.
+SQUARE_CROP_SCALE = 2.0
+
+
+class MeshEngine(Engine):
+    """Animates the avatar by moving its FaceMesh landmarks as the driver's move (``motion.py``).
+
+    Per avatar (``set_avatar``): the face is found once, the canvas is cut (a square crop for
+    ``OutputFraming.SQUARE``, the whole image for ``FULL``), and the mesh with its anchor ring is built.
+    Per frame: landmark transfer, a piecewise-affine warp inside the anchor ring (everything outside is
+    copied untouched), and a mouth cavity where the mouth opened.
+    """
+
+    name = "mesh"
+    device_name = "CPU"
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        super().__init__(options or EngineOptions())
+        self._canvas: np.ndarray | None = None
+        self._avatar_points: np.ndarray | None = None  # (478, 3) landmarks on the canvas
+        self._avatar_track = FaceTrack.missing()
+        self._mesh: Mesh | None = None
+        self._src_vertices: np.ndarray | None = None
+        self._avatar_opening = 0.0
+        self._neutral: np.ndarray | None = None
+        self._last_output: np.ndarray | None = None
+
+    def set_avatar(self, image: np.ndarray) -> None:
+        track = detect_face(image)
+        if not track.found or track.landmarks is None or track.box is None:
+            raise NoFaceError(
+                "no face found in the avatar image: choose a photo or painting with one clearly visible, "
+                "roughly frontal face"
+            )
+        if self.options.framing is OutputFraming.SQUARE:
+            crop = crop_face(image, track.box, self.options.size, scale=SQUARE_CROP_SCALE)
+            canvas = crop.image
+            points = transform_points(crop.crop_from_frame, track.landmarks)
+        else:
+            canvas = np.ascontiguousarray(image)
+            points = track.landmarks.copy()
+        self._canvas = canvas
+        self._avatar_points = points
+        self._avatar_track = track
+        self._mesh = build_mesh(points, (canvas.shape[1], canvas.shape[0]))
+        self._src_vertices = np.concatenate([points[:, :2], self._mesh.anchors]).astype(np.float64)
+        self._avatar_opening = lm.mouth_opening(points)
+        self._last_output = canvas
+        logger.info(
+            "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s",
+            canvas.shape[1], canvas.shape[0], len(self._mesh.triangles), self._mesh.roi,
+        )  # fmt: skip
+
+    def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
+        if not track.found or track.landmarks is None:
+            raise NoFaceError("no face in the camera picture: look into the camera, then calibrate again")
+        self._neutral = track.landmarks.copy()
+        logger.info("calibrated: neutral pose %s", track.pose)
+
+    def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
+        canvas, mesh, avatar = self._require_avatar()
+        if not track.found or track.landmarks is None:
+            return self._last_output if self._last_output is not None else canvas
+        if self._neutral is None:
+            self.calibrate(image, track)
+        assert self._neutral is not None and self._src_vertices is not None
+        moved = transfer_motion(avatar, self._neutral, track.landmarks, self.strength)
+        dst = keep_irises_in_eyes(np.concatenate([moved, mesh.anchors]))
+        out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
+        paint_mouth_cavity(out, dst, self._avatar_opening)
+        self._last_output = out
+        return out
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        canvas, _, _ = self._require_avatar()
+        return canvas.shape[0], canvas.shape[1]
+
+    @property
+    def avatar_track(self) -> FaceTrack:
+        return self._avatar_track
+
+    @property
+    def avatar_canvas(self) -> np.ndarray:
+        """The avatar at rest as ``animate`` frames it (RGB uint8): what the output shows at neutral."""
+        canvas, _, _ = self._require_avatar()
+        return canvas
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self._neutral is not None
+
+    def _require_avatar(self) -> tuple[np.ndarray, Mesh, np.ndarray]:
+        if self._canvas is None or self._mesh is None or self._avatar_points is None:
+            raise RuntimeError("set_avatar must be called before animate")
+        return self._canvas, self._mesh, self._avatar_points
+
+

@@ -1,0 +1,109 @@
+"""The mesh the ``mesh`` engine warps: FaceMesh triangles, eye fans and a fixed anchor ring.
+
+Vertices are the 478 FaceMesh landmarks followed by ``anchors``. The FaceMesh tessellation leaves the
+eyes and the mouth open; each eye is closed with a fan around its iris centre, so a blink collapses the
+eye to the lid line. The mouth stays open: its inside is painted as a cavity (``mouth.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from avatarify_app.tracking import landmarks as lm
+
+_NUM_RING = 28
+
+
+@functools.cache
+def face_triangles() -> np.ndarray:
+    """(T, 3) int32 vertex indices of FaceMesh's tessellation plus the two eye fans.
+
+    The tessellation ships as edges; its triangles are the edge triples that close a cycle.
+    """
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+
+    neighbours: dict[int, set[int]] = defaultdict(set)
+    for a, b in FACEMESH_TESSELATION:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    triangles = {
+        tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION for c in neighbours[a] & neighbours[b]
+    }
+    for ring, centre in ((lm.RIGHT_EYE, lm.RIGHT_IRIS_CENTER), (lm.LEFT_EYE, lm.LEFT_IRIS_CENTER)):
+        for i, a in enumerate(ring):
+            triangles.add((a, ring[(i + 1) % len(ring)], centre))
+    return np.array(sorted(triangles), dtype=np.int32)
+
+
+@dataclass(frozen=True, slots=True)
+class Mesh:
+    """A fixed triangulation over one avatar canvas.
+
+    Attributes:
+        triangles: (T, 3) int32 indices into the vertex array (landmarks first, then anchors).
+        anchors: (A, 2) float32 canvas pixels that never move.
+        roi: (x0, y0, x1, y1) int canvas rectangle outside which the warp is the identity.
+    """
+
+    triangles: np.ndarray
+    anchors: np.ndarray
+    roi: tuple[int, int, int, int]
+
+
+def build_mesh(landmarks: np.ndarray, canvas_size: tuple[int, int], ring_scale: float = 1.7) -> Mesh:
+    """Triangulate an avatar whose (478, 2+) ``landmarks`` lie on a canvas of ``(width, height)``.
+
+    An ellipse of fixed anchors ``ring_scale`` times the face's half-size around it (clipped to the
+    canvas) bounds the warp: outside it every pixel stays as it is. Between the face oval and the ring,
+    a Delaunay triangulation lets the neck, hair and background bend smoothly.
+    """
+    width, height = canvas_size
+    points = landmarks[:, :2].astype(np.float64)
+    oval = points[list(lm.FACE_OVAL)]
+    centre = (oval.min(axis=0) + oval.max(axis=0)) / 2
+    radii = (oval.max(axis=0) - oval.min(axis=0)) / 2 * ring_scale
+    angles = np.linspace(0, 2 * np.pi, _NUM_RING, endpoint=False)
+    ring = centre + radii * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    ring = np.clip(ring, [0, 0], [width - 1, height - 1])
+    ring = np.unique(np.round(ring, 1), axis=0)
+
+    outer = _outer_triangles(oval, ring, first_anchor=lm.NUM_LANDMARKS)
+    triangles = np.concatenate([face_triangles(), outer]).astype(np.int32)
+    x0, y0 = np.floor(ring.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(ring.max(axis=0)).astype(int) + 1
+    roi = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height))
+    return Mesh(triangles=triangles, anchors=ring.astype(np.float32), roi=roi)
+
+
+def _outer_triangles(oval: np.ndarray, ring: np.ndarray, first_anchor: int) -> np.ndarray:
+    """Delaunay triangles between the face oval and the anchor ring, outside the oval."""
+    pts = np.concatenate([oval, ring])
+    ids = list(lm.FACE_OVAL) + list(range(first_anchor, first_anchor + len(ring)))
+    lo = np.floor(pts.min(axis=0)).astype(int) - 2
+    hi = np.ceil(pts.max(axis=0)).astype(int) + 2
+    subdiv = cv2.Subdiv2D((int(lo[0]), int(lo[1]), int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1)))
+    lookup: dict[tuple[float, float], int] = {}
+    for p, i in zip(pts, ids, strict=True):
+        key = (float(np.float32(p[0])), float(np.float32(p[1])))
+        if key in lookup:
+            continue
+        lookup[key] = i
+        subdiv.insert(key)
+    oval_poly = oval.astype(np.float32).reshape(-1, 1, 2)
+    result = []
+    for x1, y1, x2, y2, x3, y3 in subdiv.getTriangleList():
+        corners = [(float(np.float32(x)), float(np.float32(y))) for x, y in ((x1, y1), (x2, y2), (x3, y3))]
+        if not all(c in lookup for c in corners):
+            continue  # a triangle touching Subdiv2D's outer bounding vertices
+        tri = [lookup[c] for c in corners]
+        if all(t < first_anchor for t in tri):
+            centroid = np.mean(corners, axis=0)
+            if cv2.pointPolygonTest(oval_poly, (float(centroid[0]), float(centroid[1])), False) >= 0:
+                continue  # inside the face: the tessellation covers it
+        result.append(tri)
+    return np.array(result, dtype=np.int32).reshape(-1, 3)

@@ -1,0 +1,97 @@
+"""Piecewise-affine image warp over a triangle mesh."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def triangle_affines(dst_points: np.ndarray, src_points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """For each triangle, the 2x3 matrix ``src_from_dst`` mapping its destination corners to its source ones.
+
+    Shape:
+        dst_points, src_points: (V, 2) float pixels; triangles: (T, 3) int
+        returns (T, 2, 3) float64; degenerate destination triangles get the pure translation of their
+        first corner (they cover no pixel anyway).
+    """
+    dst = dst_points[triangles].astype(np.float64)  # (T, 3, 2)
+    src = src_points[triangles].astype(np.float64)
+    dst_h = np.concatenate([dst, np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3) rows [x, y, 1]
+    det = np.linalg.det(dst_h)
+    ok = np.abs(det) > 1e-9
+    affines = np.zeros((len(triangles), 2, 3))
+    affines[:, 0, 0] = affines[:, 1, 1] = 1.0
+    affines[:, :, 2] = (src[:, 0] - dst[:, 0])
+    # Solve dst_h @ M^T = src for each triangle: M^T = inv(dst_h) @ src.
+    affines[ok] = np.transpose(np.linalg.solve(dst_h[ok], src[ok]), (0, 2, 1))
+    return affines
+
+
+def backward_map(
+    dst_points: np.ndarray,
+    src_points: np.ndarray,
+    triangles: np.ndarray,
+    roi: tuple[int, int, int, int],
+    scale: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source coordinates for every destination pixel of ``roi``, for ``cv2.remap``.
+
+    The map is computed on a grid ``scale`` times as fine and resized up: it is piecewise linear and
+    continuous, so the error is a fraction of a pixel near triangle edges (half resolution cuts the
+    cost 4x: bench/mesh_engine.py). Pixels outside every triangle map to themselves.
+
+    Convention: pixel centres at integer (x, y), origin top-left of the whole canvas; ``roi`` is
+    (x0, y0, x1, y1) with x1, y1 exclusive.
+    Shape: returns two float32 arrays (y1 - y0, x1 - x0).
+    """
+    x0, y0, x1, y1 = roi
+    w, h = x1 - x0, y1 - y0
+    sw, sh = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+    kx, ky = sw / w, sh / h
+    # Destination triangles on the coarse grid: canvas pixel x lands on (x - x0 + 0.5) * k - 0.5.
+    coarse = np.empty_like(dst_points, dtype=np.float64)
+    coarse[:, 0] = (dst_points[:, 0] - x0 + 0.5) * kx - 0.5
+    coarse[:, 1] = (dst_points[:, 1] - y0 + 0.5) * ky - 0.5
+    ids = np.full((sh, sw), -1, dtype=np.int32)
+    shift = 4  # sub-pixel bits for fillConvexPoly
+    corners = np.round(coarse[triangles] * (1 << shift)).astype(np.int32)  # (T, 3, 2)
+    for t, tri in enumerate(corners):
+        cv2.fillConvexPoly(ids, tri, t, lineType=cv2.LINE_8, shift=shift)
+
+    gy, gx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    fx = (gx + 0.5) / kx - 0.5 + x0  # canvas coordinates of the coarse pixel centres
+    fy = (gy + 0.5) / ky - 0.5 + y0
+    affines = triangle_affines(dst_points, src_points, triangles).astype(np.float32)
+    inside = ids >= 0
+    m = affines[ids[inside]]  # (N, 2, 3)
+    px, py = fx[inside], fy[inside]
+    # Work with displacements: they are 0 where nothing moves, so the identity stays exact after resizing.
+    dx = np.zeros((sh, sw), np.float32)
+    dy = np.zeros((sh, sw), np.float32)
+    dx[inside] = m[:, 0, 0] * px + m[:, 0, 1] * py + m[:, 0, 2] - px
+    dy[inside] = m[:, 1, 0] * px + m[:, 1, 1] * py + m[:, 1, 2] - py
+    if (sw, sh) != (w, h):
+        dx = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR)
+        dy = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR)
+    map_x = dx + np.arange(x0, x1, dtype=np.float32)[None, :]
+    map_y = dy + np.arange(y0, y1, dtype=np.float32)[:, None]
+    return map_x, map_y
+
+
+def warp_mesh(
+    image: np.ndarray,
+    src_points: np.ndarray,
+    dst_points: np.ndarray,
+    triangles: np.ndarray,
+    roi: tuple[int, int, int, int],
+    scale: float = 0.5,
+) -> np.ndarray:
+    """Move ``image``'s mesh from ``src_points`` to ``dst_points``; pixels outside ``roi`` are copied.
+
+    ``image``: RGB uint8 (H, W, 3); points (V, 2) canvas pixels. Returns a new image.
+    """
+    map_x, map_y = backward_map(dst_points, src_points, triangles, roi, scale)
+    x0, y0, x1, y1 = roi
+    out = image.copy()
+    out[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
