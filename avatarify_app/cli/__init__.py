@@ -9,6 +9,7 @@ user is told where that file is.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -37,10 +38,9 @@ def _setup_logging(verbose: bool) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     handlers: list[logging.Handler] = []
-    try:
+    # A read-only temp dir must not stop the app; the console handler still works.
+    with contextlib.suppress(OSError):
         handlers.append(logging.FileHandler(log_path(), mode="w", encoding="utf-8"))
-    except OSError:
-        pass  # a read-only temp dir must not stop the app; the console handler still works
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handlers.append(console)

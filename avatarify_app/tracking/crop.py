@@ -55,9 +55,9 @@ def face_crop_transform(box: Box, size: int, scale: float = 1.8, shift_y: float 
 def crop_face(image: np.ndarray, box: Box, size: int, scale: float = 1.8, shift_y: float = -0.05) -> FaceCrop:
     """Cut a ``size`` x ``size`` square around ``box``; parts outside the image repeat its border."""
     crop_from_frame = face_crop_transform(box, size, scale, shift_y)
+    interpolation = cv2.INTER_AREA if crop_from_frame[0, 0] < 1 else cv2.INTER_LINEAR
     crop = cv2.warpAffine(
-        image, crop_from_frame, (size, size), flags=cv2.INTER_AREA if crop_from_frame[0, 0] < 1 else cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+        image, crop_from_frame, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE
     )
     return FaceCrop(crop, crop_from_frame, invert_affine(crop_from_frame))
 
@@ -69,7 +69,9 @@ def feather_mask(size: int, margin: float = 0.12) -> np.ndarray:
     return np.outer(ramp, ramp).astype(np.float32)
 
 
-def paste_back(frame: np.ndarray, crop: np.ndarray, frame_from_crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def paste_back(
+    frame: np.ndarray, crop: np.ndarray, frame_from_crop: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
     """Blend ``crop`` (RGB uint8, (S, S, 3)) into a copy of ``frame`` through ``frame_from_crop``.
 
     ``mask``: (S, S) float32 in [0, 1], the weight of the crop. Pixels the crop does not reach stay

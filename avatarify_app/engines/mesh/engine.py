@@ -84,7 +84,8 @@ class MeshEngine(Engine):
             return self._last_output if self._last_output is not None else canvas
         if self._neutral is None:
             self.calibrate(image, track)
-        assert self._neutral is not None and self._src_vertices is not None
+        assert self._neutral is not None
+        assert self._src_vertices is not None
         moved = transfer_motion(avatar, self._neutral, track.landmarks, self.strength)
         dst = keep_irises_in_eyes(np.concatenate([moved, mesh.anchors]))
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
@@ -115,5 +116,3 @@ class MeshEngine(Engine):
         if self._canvas is None or self._mesh is None or self._avatar_points is None:
             raise RuntimeError("set_avatar must be called before animate")
         return self._canvas, self._mesh, self._avatar_points
-
-

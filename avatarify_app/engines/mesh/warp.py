@@ -21,7 +21,7 @@ def triangle_affines(dst_points: np.ndarray, src_points: np.ndarray, triangles: 
     ok = np.abs(det) > 1e-9
     affines = np.zeros((len(triangles), 2, 3))
     affines[:, 0, 0] = affines[:, 1, 1] = 1.0
-    affines[:, :, 2] = (src[:, 0] - dst[:, 0])
+    affines[:, :, 2] = src[:, 0] - dst[:, 0]
     # Solve dst_h @ M^T = src for each triangle: M^T = inv(dst_h) @ src.
     affines[ok] = np.transpose(np.linalg.solve(dst_h[ok], src[ok]), (0, 2, 1))
     return affines
