@@ -1,0 +1,137 @@
+"""Events the controller sends to its subscribers (the GUI bridge, the CLI, tests).
+
+Events are frozen records, named in the past tense. They are delivered on the pipeline's worker
+threads (or the caller's thread for events that a command raises at once): a subscriber must return
+quickly and must not call back into the controller's ``stop``. The GUI re-emits them as Qt signals.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatarify_app.frames import FaceTrack, HeadPose, UserMessage
+
+
+class PipelineState(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Live figures over the last second or so.
+
+    ``input_fps``: frames the source delivered per second. ``output_fps``: frames the output thread
+    wrote per second (repeats included). ``inference_ms``: mean tracking + engine time per frame.
+    ``latency_p50_ms`` / ``latency_p95_ms``: capture to output, over the fresh frames output.
+    ``dropped_frames``: frames dropped by the queues since start (a slow stage drops old frames).
+    ``face_found``: whether the latest frame showed a face.
+    """
+
+    input_fps: float = 0.0
+    output_fps: float = 0.0
+    inference_ms: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    dropped_frames: int = 0
+    face_found: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The pipeline moved to ``state``."""
+
+    state: PipelineState
+
+
+@dataclass(frozen=True, slots=True)
+class FramesReady:
+    """A new pair of images for the preview, once per processed frame (not per output repeat).
+
+    ``camera``: the driving frame, RGB uint8 (H, W, 3), mirrored when ``mirror_preview`` is on.
+    ``output``: what goes to the virtual camera and the recorder (before letterboxing), RGB uint8.
+    ``track``: the face in ``camera``'s un-mirrored pixels. ``index``: the source frame's index.
+    """
+
+    camera: np.ndarray
+    output: np.ndarray
+    track: FaceTrack
+    face_found: bool
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsUpdated:
+    """New live figures, about once a second while running."""
+
+    metrics: Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    """A sentence for the user; ``message.key`` says what it is about (``"camera"``, ``"avatar"``...)."""
+
+    message: UserMessage
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarChanged:
+    """A new avatar is in use. ``image``: RGB uint8; ``track``: its face; ``path``: its file or None."""
+
+    image: np.ndarray
+    track: FaceTrack
+    path: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChanged:
+    """An engine is loaded. ``device``: ``"CPU"``, ``"CUDA: <name>"`` or ``"MPS"``."""
+
+    name: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Calibrated:
+    """The neutral pose was taken from the current driving frame."""
+
+    pose: HeadPose
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingChanged:
+    """Recording started, progressed (about once a second) or stopped. ``path`` None: not recording."""
+
+    path: Path | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualCameraChanged:
+    """The virtual camera opened (``active``, with its ``device`` name) or is off.
+
+    ``fix``: when it could not open, what the user can do on this OS; None otherwise.
+    """
+
+    active: bool
+    device: str | None
+    fix: str | None
+
+
+Event = (
+    StateChanged
+    | FramesReady
+    | MetricsUpdated
+    | MessagePosted
+    | AvatarChanged
+    | EngineChanged
+    | Calibrated
+    | RecordingChanged
+    | VirtualCameraChanged
+)
