@@ -43,6 +43,8 @@ def _setup_logging(verbose: bool) -> None:
         handlers.append(logging.FileHandler(log_path(), mode="w", encoding="utf-8"))
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:  # tracebacks go to the log file; the console gets one line from main()
+        console.addFilter(lambda record: record.exc_info is None)
     handlers.append(console)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

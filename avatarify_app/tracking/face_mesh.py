@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +43,15 @@ class FaceTracker:
         import mediapipe as mp  # heavy import, deferred until a tracker is needed
 
         self.options = options or TrackerOptions()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=self.options.static,
-            max_num_faces=self.options.max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=self.options.min_detection_confidence,
-            min_tracking_confidence=self.options.min_tracking_confidence,
-        )
+        self._quiet_frames = 5  # MediaPipe's start-up chatter lasts a few images
+        with _native_stderr_silenced():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=self.options.static,
+                max_num_faces=self.options.max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=self.options.min_detection_confidence,
+                min_tracking_confidence=self.options.min_tracking_confidence,
+            )
         smoothing = self.options.smoothing
         self._filter = OneEuroFilter(smoothing) if smoothing is not None else None
 
@@ -58,7 +63,12 @@ class FaceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         h, w = image.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(image))
+        if self._quiet_frames:
+            with _native_stderr_silenced():
+                result = self._mesh.process(np.ascontiguousarray(image))
+            self._quiet_frames -= 1
+        else:
+            result = self._mesh.process(np.ascontiguousarray(image))
         if not result.multi_face_landmarks:
             if self._filter is not None:
                 self._filter.reset()
@@ -92,6 +102,27 @@ def track_from_landmarks(points: np.ndarray) -> FaceTrack:
         box=(float(x0), float(y0), float(x1), float(y1)),
         pose=estimate_pose(points),
     )
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what MediaPipe's C++ side prints while it builds its graph and meets its first image.
+
+    It writes a dozen INFO/WARNING lines (XNNPACK delegate, feedback tensors) straight to file
+    descriptor 2, which ``GLOG_minloglevel`` does not reach; users would take them for errors.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _face_area(points: np.ndarray) -> float:
