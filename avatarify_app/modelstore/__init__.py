@@ -1,0 +1,39 @@
+"""Model management: the checkpoint registry, the models folder, checking, importing and downloading.
+
+Nothing here imports torch until a load check is asked for (``verify.check_loadable``).
+"""
+
+from avatarify_app.modelstore.fetch import DownloadError, FetchResult, fetch_model
+from avatarify_app.modelstore.importer import ImportResult, Verdict, import_checkpoint
+from avatarify_app.modelstore.registry import (
+    MODELS_DIR_ENV,
+    ModelEntry,
+    RegistryError,
+    app_root,
+    default_models_dir,
+    default_registry_path,
+    find_entry,
+    load_registry,
+)
+from avatarify_app.modelstore.verify import ModelStatus, check_loadable, file_md5, inspect_model
+
+__all__ = [
+    "MODELS_DIR_ENV",
+    "DownloadError",
+    "FetchResult",
+    "ImportResult",
+    "ModelEntry",
+    "ModelStatus",
+    "RegistryError",
+    "Verdict",
+    "app_root",
+    "check_loadable",
+    "default_models_dir",
+    "default_registry_path",
+    "fetch_model",
+    "file_md5",
+    "find_entry",
+    "import_checkpoint",
+    "inspect_model",
+    "load_registry",
+]

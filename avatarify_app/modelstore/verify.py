@@ -1,0 +1,97 @@
+"""Checking checkpoint files: md5 against the registry, and a load check when the md5 cannot decide."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from avatarify_app.errors import CheckpointError
+from avatarify_app.modelstore.registry import ModelEntry
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_PARTS = ("generator", "kp_detector")
+
+
+def file_md5(path: Path, chunk_size: int = 1 << 20) -> str:
+    """The file's md5 as lowercase hex. Reads the whole file (about 1 s for 228 MB): call on demand."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """What is on disk for one registry entry.
+
+    ``md5_ok``: True or False when the file was hashed (or its size alone disproves it) against a known
+    md5; None when the file is absent, the registry has no md5, or hashing was skipped.
+    """
+
+    entry: ModelEntry
+    path: Path
+    present: bool
+    md5_ok: bool | None = None
+    md5: str | None = None
+
+
+def inspect_model(entry: ModelEntry, models_dir: Path, verify: bool = True) -> ModelStatus:
+    """Look for ``entry``'s file in ``models_dir``; with ``verify``, hash it against the registry md5."""
+    path = Path(models_dir) / entry.file
+    if not path.is_file():
+        return ModelStatus(entry, path, present=False)
+    if entry.size is not None and path.stat().st_size != entry.size:
+        return ModelStatus(entry, path, present=True, md5_ok=False)
+    if not verify or entry.md5 is None:
+        return ModelStatus(entry, path, present=True)
+    md5 = file_md5(path)
+    return ModelStatus(entry, path, present=True, md5_ok=md5 == entry.md5, md5=md5)
+
+
+def check_loadable(path: Path, config: Path | None = None) -> None:
+    """Prove that ``path`` is a FOMM checkpoint by loading it (on the CPU, ``weights_only``).
+
+    With the fomm engine installed, the weights are loaded strictly into the networks of ``config``
+    when that file exists (proving the architecture), else their two state dicts are read. Without
+    it, ``torch.load`` must give a dict with 'generator' and 'kp_detector' state dicts.
+    Raises ``CheckpointError`` saying what was found instead. Takes seconds for a 228 MB file.
+    """
+    try:
+        from avatarify_app.engines.fomm import checkpoint as fomm_checkpoint
+    except ImportError as exc:
+        logger.info("fomm engine not importable (%s): checking %s with torch.load only", exc, path)
+        _read_parts(Path(path))
+        return
+    if config is not None and Path(config).is_file():
+        fomm_checkpoint.load_checkpoint(Path(path), Path(config))
+    else:
+        fomm_checkpoint.read_checkpoint(Path(path))
+
+
+def _read_parts(path: Path) -> None:
+    """The fallback check: the file unpickles safely into a dict with both state dicts."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise CheckpointError(
+            f"cannot check {path.name}: torch is not installed (pip install torch==2.13.0)"
+        ) from exc
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a foreign or damaged file
+        raise CheckpointError(f"{path.name} is not a loadable torch checkpoint: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise CheckpointError(
+            f"{path.name} holds a {type(data).__name__}, expected a dict with 'generator' and 'kp_detector'"
+        )
+    for part in REQUIRED_PARTS:
+        if not isinstance(data.get(part), Mapping) or not data[part]:
+            found = ", ".join(sorted(map(str, data.keys()))[:8]) or "nothing"
+            raise CheckpointError(
+                f"{path.name} has no {part!r} state dict (found: {found}): is it a FOMM vox checkpoint?"
+            )
