@@ -71,8 +71,9 @@ def test_mouth_follows_the_driver(rendered, driving_frames):
 def test_neutral_frame_option_and_size(tmp_path, media_dir, driving_video):
     out = tmp_path / "n75.mp4"
     result = _avatarify(
-        "render", "--avatar", str(media_dir / "avatar_raphael_la_velata.jpg"), "--driving", str(driving_video),
-        "--out", str(out), "--neutral-frame", "75", "--size", "256", "--strength", "1.2",
+        "render", "--avatar", str(media_dir / "avatar_raphael_la_velata.jpg"),
+        "--driving", str(driving_video), "--out", str(out),
+        "--neutral-frame", "75", "--size", "256", "--strength", "1.2",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     frames = _frames(out)
@@ -118,7 +119,9 @@ def faceless_video(tmp_path) -> Path:
         ("unwritable_out", "does not exist"),
     ],
 )
-def test_bad_input_gives_one_line_and_no_traceback(case, expected, tmp_path, media_dir, driving_video, request):
+def test_bad_input_gives_one_line_and_no_traceback(
+    case, expected, tmp_path, media_dir, driving_video, request
+):
     avatar = media_dir / "avatar_mona_lisa.jpg"
     driving = driving_video
     out = tmp_path / "out.mp4"
