@@ -6,16 +6,47 @@ records applied between frames by the stage that owns the state, and sends event
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from avatarify_app.capture import create_source
 from avatarify_app.config import LiveSettings, SourceSpec
-from avatarify_app.pipeline.events import Event, PipelineState
+from avatarify_app.engines import Engine, EngineOptions, create_engine
+from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
+from avatarify_app.outputs.recorder import RecorderSink
+from avatarify_app.pipeline.capture_stage import SetSource, SourceFactory
+from avatarify_app.pipeline.events import (
+    AvatarChanged,
+    EngineChanged,
+    Event,
+    MessagePosted,
+    PipelineState,
+    StateChanged,
+)
+from avatarify_app.pipeline.inference_stage import (
+    Calibrate,
+    EngineFactory,
+    SetAvatar,
+    SetEngine,
+    SetStrength,
+    SetView,
+    TrackerFactory,
+)
+from avatarify_app.pipeline.output_stage import SetVirtualCamera, StartRecording, StopRecording
+from avatarify_app.pipeline.stats import PipelineStats, RunTotals
+from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
 
 logger = logging.getLogger(__name__)
+
+
+def _create_engine(name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
+    return create_engine(name, options, checkpoint=checkpoint)
 
 
 class Controller:
@@ -39,18 +70,39 @@ class Controller:
         self,
         settings: LiveSettings,
         *,
-        source_factory: Callable | None = None,
+        source_factory: SourceFactory | None = None,
         vcam_backend: str | None = None,
-        audio_input_factory: Callable | None = None,
-        engine_factory: Callable | None = None,
+        audio_input_factory: AudioInputFactory | None = None,
+        engine_factory: EngineFactory | None = None,
+        tracker_factory: TrackerFactory | None = None,
     ) -> None:
         self._settings = settings
         self._state = PipelineState.STOPPED
         self._subscribers: list[Callable[[Event], None]] = []
+        self._lock = threading.RLock()  # guards state, settings, subscribers and the pipeline
+        self._pipeline: Pipeline | None = None
+        self._stats: PipelineStats | None = None  # the last run's, kept after stop for totals()
+        self._pending_avatar: np.ndarray | None = None  # an array avatar set while stopped
+        self._requested_checkpoint: dict[str, Path | None] = {}
+        audio_input_factory = audio_input_factory or open_microphone
+
+        def make_recorder(path: Path, microphone: str | int | None, on_message) -> RecorderSink:
+            return RecorderSink(
+                path, microphone=microphone, audio_input_factory=audio_input_factory, on_message=on_message
+            )
+
+        self._factories = Factories(
+            source=source_factory or create_source,
+            engine=engine_factory or _create_engine,
+            recorder=make_recorder,
+            tracker=tracker_factory,
+            vcam_backend=vcam_backend,
+        )
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` for every event from now on (on worker threads; return quickly)."""
-        self._subscribers.append(callback)
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
 
     @property
     def state(self) -> PipelineState:
@@ -61,53 +113,146 @@ class Controller:
         """The settings in effect (updated as commands succeed)."""
         return self._settings
 
+    def totals(self) -> RunTotals | None:
+        """Figures since the last start (frames, drops, latency percentiles); None before any start."""
+        stats = self._stats
+        return stats.totals() if stats is not None else None
+
+    # -- events -------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber; keep the settings in step with what succeeded."""
+        match event:
+            case AvatarChanged(path=path) if path is not None:
+                self._update(avatar=path)
+            case EngineChanged(name=name):
+                self._update(
+                    engine=name, checkpoint=self._requested_checkpoint.pop(name, self._settings.checkpoint)
+                )
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("an event subscriber failed on %s", type(event).__name__)
+
+    def _set_state(self, state: PipelineState) -> None:
+        self._state = state
+        logger.info("live pipeline %s", state.value)
+        self._emit(StateChanged(state))
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:
+            self._settings = dataclasses.replace(self._settings, **changes)
+
+    def _post(self, level: MessageLevel, text: str, key: str) -> None:
+        self._emit(MessagePosted(UserMessage(level, text, key=key)))
+
+    # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the threads. Opening the source, loading the engine and avatar happen in them."""
-        raise NotImplementedError
+        """Start the threads. Opening the source, loading the engine and avatar happen in them;
+        their outcome arrives as events. Does nothing when already running."""
+        with self._lock:
+            if self._pipeline is not None:
+                return
+            self._set_state(PipelineState.STARTING)
+            pipeline = build_pipeline(self._settings, self._factories, self._emit)
+            if self._pending_avatar is not None:
+                pipeline.inference.send(SetAvatar(self._pending_avatar))
+                self._pending_avatar = None
+            self._pipeline, self._stats = pipeline, pipeline.stats
+            pipeline.start()
+            self._set_state(PipelineState.RUNNING)
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop and join every thread within ``timeout`` seconds; close devices and files."""
-        raise NotImplementedError
+        """Stop and join every thread within ``timeout`` seconds; close devices and files.
 
+        A recording is finished first (its encoder may need a moment beyond ``timeout``).
+        """
+        with self._lock:
+            pipeline, self._pipeline = self._pipeline, None
+            if pipeline is None:
+                return
+            self._set_state(PipelineState.STOPPING)
+        stuck = pipeline.stop(timeout)
+        if stuck:
+            self._post(
+                MessageLevel.WARNING,
+                f"Stopping took too long ({', '.join(stuck)} still busy); details are in the log.",
+                key="pipeline",
+            )
+        self._set_state(PipelineState.STOPPED)
+
+    # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:
         """Switch to another camera, video file or the demo motion."""
-        raise NotImplementedError
+        self._update(source=spec)
+        if (pipeline := self._pipeline) is not None:
+            pipeline.capture.send(SetSource(spec))
 
     def set_avatar(self, avatar: Path | np.ndarray) -> None:
-        """Use a new avatar (an image file or an RGB uint8 array).
+        """Use a new avatar (an image file or an RGB uint8 (H, W, 3) array).
 
-        A bad file or an image without a face posts ``MessagePosted`` (ERROR) and keeps the old avatar.
+        A bad file or an image without a face posts ``MessagePosted`` (ERROR, key ``"avatar"``) and
+        keeps the old avatar. While stopped, the avatar is checked when the pipeline starts.
         """
-        raise NotImplementedError
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetAvatar(avatar if isinstance(avatar, np.ndarray) else Path(avatar)))
+        elif isinstance(avatar, np.ndarray):
+            self._pending_avatar = avatar
+        else:
+            self._pending_avatar = None
+            self._update(avatar=Path(avatar))
 
     def set_engine(self, name: str, checkpoint: Path | None = None) -> None:
         """Load another engine in the inference thread; on failure a message, and the old engine stays."""
-        raise NotImplementedError
+        if (pipeline := self._pipeline) is not None:
+            self._requested_checkpoint[name] = checkpoint  # settings follow when EngineChanged comes
+            pipeline.inference.send(SetEngine(name, checkpoint))
+        else:
+            self._update(engine=name, checkpoint=checkpoint)
 
     def calibrate(self) -> None:
         """Take the current driving frame as the neutral pose (``Calibrated``, or a message)."""
-        raise NotImplementedError
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(Calibrate())
+        else:
+            self._post(MessageLevel.WARNING, "Start live mode before calibrating.", key="calibration")
 
     def set_strength(self, value: float) -> None:
         """Expression strength, 0 (none) to about 2 (exaggerated); 1 = as the driver."""
-        raise NotImplementedError
+        value = float(min(max(value, 0.0), 3.0))
+        self._update(engine_options=dataclasses.replace(self._settings.engine_options, strength=value))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetStrength(value))
 
     def set_mirror(self, preview: bool | None = None, output: bool | None = None) -> None:
         """Mirror the preview and/or the output; None leaves that one as it is."""
-        raise NotImplementedError
+        changes = {"mirror_preview": preview, "mirror_output": output}
+        self._update(**{k: v for k, v in changes.items() if v is not None})
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetView(mirror_preview=preview, mirror_output=output))
 
     def set_passthrough(self, enabled: bool) -> None:
         """Send the camera itself to the outputs instead of the avatar."""
-        raise NotImplementedError
+        self._update(passthrough=enabled)
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetView(passthrough=enabled))
 
     def set_virtual_camera(self, enabled: bool) -> None:
         """Open or close the virtual camera (``VirtualCameraChanged`` tells the outcome)."""
-        raise NotImplementedError
+        self._update(virtual_camera=dataclasses.replace(self._settings.virtual_camera, enabled=enabled))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.output.send(SetVirtualCamera(enabled))
 
     def start_recording(self, path: Path, microphone: str | int | None = None) -> None:
-        """Record the output (and the microphone) to an MP4 file (``RecordingChanged``)."""
-        raise NotImplementedError
+        """Record the output and the microphone (``microphone`` or ``settings.microphone``; None: the
+        default input) to an MP4 file. ``RecordingChanged`` tells when it starts, how long it runs
+        (about once a second) and when it ends; errors arrive as messages (key ``"recording"``)."""
+        if (pipeline := self._pipeline) is None:
+            self._post(MessageLevel.WARNING, "Start live mode before recording.", key="recording")
+            return
+        pipeline.output.send(StartRecording(Path(path), microphone or self._settings.microphone))
 
     def stop_recording(self) -> None:
         """Finish the recording; the file is complete when ``RecordingChanged(path=None)`` arrives."""
-        raise NotImplementedError
+        if (pipeline := self._pipeline) is not None:
+            pipeline.output.send(StopRecording())

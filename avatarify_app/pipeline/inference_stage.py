@@ -1,0 +1,251 @@
+"""Inference stage: tracks the driving face and animates the avatar, one frame at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.config import LiveSettings
+from avatarify_app.engines import Engine, EngineOptions
+from avatarify_app.errors import AvatarifyError, NoFaceError
+from avatarify_app.frames import FaceTrack, Frame, MessageLevel
+from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
+from avatarify_app.pipeline.queues import LatestQueue
+from avatarify_app.pipeline.records import ProcessedFrame
+from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
+from avatarify_app.pipeline.stats import PipelineStats
+from avatarify_app.tracking import FaceTracker, TrackerOptions
+
+logger = logging.getLogger(__name__)
+
+# How long the stage waits for a frame before looking at its commands again (seconds).
+FRAME_WAIT_S = 0.1
+
+EngineFactory = Callable[[str, EngineOptions, Path | None], Engine]
+TrackerFactory = Callable[[], FaceTracker]
+
+
+@dataclass(frozen=True, slots=True)
+class SetAvatar:
+    """``avatar``: an image file, or an RGB uint8 (H, W, 3) array; None: the bundled default."""
+
+    avatar: Path | np.ndarray | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetEngine:
+    name: str
+    checkpoint: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Calibrate:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetStrength:
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetView:
+    """Preview/output mirroring and passthrough; None leaves a setting as it is."""
+
+    mirror_preview: bool | None = None
+    mirror_output: bool | None = None
+    passthrough: bool | None = None
+
+
+class InferenceStage(Stage):
+    """Takes the newest driving frame, tracks the face (FaceMesh, stream mode), animates the avatar
+    with the engine and hands the result on (newest wins), emitting ``FramesReady`` for the preview.
+
+    Owns the tracker, the engine, the avatar and the view settings; commands change them between
+    frames. After a command the last frame is processed again, so a paused preview updates. Without
+    a usable engine or avatar the outputs show the camera, and the user is told why.
+    """
+
+    def __init__(
+        self,
+        settings: LiveSettings,
+        engine_factory: EngineFactory,
+        inp: LatestQueue[Frame],
+        out: LatestQueue[ProcessedFrame],
+        stats: PipelineStats,
+        stop: threading.Event,
+        emit: Emit,
+        tracker_factory: TrackerFactory | None = None,
+    ) -> None:
+        super().__init__("inference", stop, emit)
+        self._settings = settings
+        self._engine_factory = engine_factory
+        self._tracker_factory = tracker_factory or (lambda: FaceTracker(TrackerOptions()))
+        self._inp, self._out, self._stats = inp, out, stats
+        self._tracker: FaceTracker | None = None
+        self._engine: Engine | None = None
+        self._avatar: np.ndarray | None = None
+        self._neutral: tuple[np.ndarray, FaceTrack] | None = None  # the calibration frame, if any
+        self._last: tuple[Frame, FaceTrack] | None = None
+        self._face_found: bool | None = None
+        self._rerun = False
+
+    # -- set-up and commands ------------------------------------------------------------------------
+    def _setup(self) -> None:
+        self._tracker = self._tracker_factory()
+        settings = self._settings
+        self._report(lambda: self._load_engine(settings.engine, settings.checkpoint), key="engine")
+        if self._engine is None and settings.engine != "mesh":
+            self._report(lambda: self._load_engine("mesh", None), key="engine")
+        self._report(lambda: self._load_avatar(settings.avatar), key="avatar")
+        if self._avatar is None and settings.avatar is not None:
+            self._report(lambda: self._load_avatar(None), key="avatar")
+
+    def _apply(self, command: object) -> None:
+        self._rerun = True
+        match command:
+            case SetAvatar(avatar):
+                self._report(lambda: self._load_avatar(avatar), key="avatar")
+            case SetEngine(name, checkpoint):
+                self._report(lambda: self._load_engine(name, checkpoint), key="engine")
+            case Calibrate():
+                self._calibrate()
+            case SetStrength(value):
+                self._settings = replace(
+                    self._settings, engine_options=replace(self._settings.engine_options, strength=value)
+                )
+                if self._engine is not None:
+                    self._engine.strength = value
+            case SetView(mirror_preview, mirror_output, passthrough):
+                changes = {
+                    "mirror_preview": mirror_preview,
+                    "mirror_output": mirror_output,
+                    "passthrough": passthrough,
+                }
+                self._settings = replace(
+                    self._settings, **{k: v for k, v in changes.items() if v is not None}
+                )
+            case _:
+                raise TypeError(f"inference stage: unknown command {command!r}")
+
+    def _report(self, action: Callable[[], None], key: str) -> None:
+        """Run ``action``; a user error becomes an ERROR message about ``key``."""
+        try:
+            action()
+        except AvatarifyError as exc:
+            logger.info("%s: %s", key, exc)
+            self._post(MessageLevel.ERROR, as_sentence(str(exc)), key=key)
+
+    def _load_engine(self, name: str, checkpoint: Path | None) -> None:
+        """Build the engine and give it the current avatar; on failure the old engine stays."""
+        engine = self._engine_factory(name, self._settings.engine_options, checkpoint)
+        try:
+            if self._avatar is not None:
+                engine.set_avatar(self._avatar)
+            if self._neutral is not None:
+                engine.calibrate(*self._neutral)
+        except BaseException:
+            engine.close()
+            raise
+        old, self._engine = self._engine, engine
+        if old is not None:
+            old.close()
+        device = str(getattr(engine, "device_name", None) or "CPU")
+        logger.info("engine %s ready on %s", name, device)
+        self._emit(EngineChanged(name=name, device=device))
+
+    def _load_avatar(self, avatar: Path | np.ndarray | None) -> None:
+        """Read and prepare the avatar; on failure (no file, no face) the old avatar stays."""
+        path: Path | None
+        if isinstance(avatar, np.ndarray):
+            image, path = avatar, None
+        else:
+            path = Path(avatar) if avatar is not None else default_avatar()
+            image = load_image(path)
+        if self._engine is None:
+            raise AvatarifyError("no engine is loaded, so the avatar cannot be prepared")
+        try:
+            self._engine.set_avatar(image)
+        except NoFaceError:
+            if self._avatar is not None:
+                self._engine.set_avatar(self._avatar)  # the engine holds one avatar: restore the old one
+            raise
+        self._avatar = image
+        self._emit(AvatarChanged(image=image, track=self._engine.avatar_track, path=path))
+
+    def _calibrate(self) -> None:
+        if self._last is None or self._engine is None:
+            self._post(
+                MessageLevel.WARNING, "Nothing to calibrate on yet: wait for the camera.", "calibration"
+            )
+            return
+        frame, track = self._last
+        try:
+            self._engine.calibrate(frame.image, track)
+        except NoFaceError as exc:
+            self._post(MessageLevel.WARNING, as_sentence(str(exc)), key="calibration")
+            return
+        self._neutral = (frame.image, track)
+        assert track.pose is not None
+        self._emit(Calibrated(pose=track.pose))
+
+    # -- frames -------------------------------------------------------------------------------------
+    def _step(self) -> None:
+        frame = self._inp.get(timeout=FRAME_WAIT_S)
+        if frame is None:
+            if self._rerun and self._last is not None:
+                # Show the effect of a command although no new frame came (paused video, slow camera).
+                old = self._last[0]
+                self._process(Frame(old.image, old.index, time.monotonic()))
+            self._rerun = False
+            return
+        self._rerun = False
+        self._process(frame)
+
+    def _process(self, frame: Frame) -> None:
+        assert self._tracker is not None
+        settings = self._settings
+        t_start = time.monotonic()
+        track = self._tracker.track(frame.image, frame.t_capture)
+        self._last = (frame, track)
+        self._on_face(track.found)
+        show_camera = settings.passthrough or (settings.passthrough_when_lost and not track.found)
+        if show_camera or self._engine is None or self._avatar is None:
+            output = frame.image
+        else:
+            output = self._engine.animate(frame.image, track)
+        if settings.mirror_output:
+            output = np.ascontiguousarray(output[:, ::-1])
+        t_end = time.monotonic()
+        self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
+        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end)):
+            self._stats.count_dropped()
+        camera = np.ascontiguousarray(frame.image[:, ::-1]) if settings.mirror_preview else frame.image
+        self._emit(
+            FramesReady(camera=camera, output=output, track=track, face_found=track.found, index=frame.index)
+        )
+
+    def _on_face(self, found: bool) -> None:
+        if found == self._face_found:
+            return
+        if found and self._face_found is not None:
+            self._post(MessageLevel.INFO, "Face found.", key="face")
+        elif not found:
+            what = "shows the camera" if self._settings.passthrough_when_lost else "holds the last good frame"
+            self._post(MessageLevel.WARNING, f"No face in view: the output {what}.", key="face")
+        self._face_found = found
+
+    def _teardown(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None

@@ -1,0 +1,25 @@
+"""Records that travel between the live stages (besides ``frames.Frame``) and the stage commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from avatarify_app.frames import FaceTrack, Frame
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedFrame:
+    """A driving frame after the inference stage, on its way to the outputs.
+
+    ``output``: RGB uint8 (H, W, 3), what the sinks get (passthrough and output mirroring applied).
+    ``t_infer_start`` / ``t_infer_end``: ``time.monotonic()`` around tracking + engine; with
+    ``source.t_capture`` and the output stage's write time they give the frame's latency.
+    """
+
+    source: Frame
+    output: np.ndarray
+    track: FaceTrack
+    t_infer_start: float
+    t_infer_end: float

@@ -1,0 +1,112 @@
+"""Live figures: counters the stages feed, turned into ``Metrics`` about once a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from avatarify_app.pipeline.events import Metrics
+
+# Latencies kept for ``totals()`` (about an hour at 30 fps); older ones are forgotten.
+MAX_LATENCIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    """Figures since start: frames in, frames out (``fresh`` = not repeats), drops, latency in ms."""
+
+    frames_in: int
+    frames_out: int
+    fresh_out: int
+    dropped_frames: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    duration_s: float
+
+
+class PipelineStats:
+    """Thread-safe counters. Each stage reports its own events; ``snapshot`` reads a window."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._t_start = time.monotonic()
+        self._t_window = self._t_start
+        self._window_in = 0
+        self._window_out = 0
+        self._window_infer_ms: list[float] = []
+        self._window_latency_ms: list[float] = []
+        self._all_latency_ms: deque[float] = deque(maxlen=MAX_LATENCIES)
+        self._frames_in = 0
+        self._frames_out = 0
+        self._fresh_out = 0
+        self._dropped = 0
+        self._face_found = False
+
+    def count_input(self) -> None:
+        with self._lock:
+            self._frames_in += 1
+            self._window_in += 1
+
+    def count_dropped(self, n: int = 1) -> None:
+        with self._lock:
+            self._dropped += n
+
+    def record_inference(self, duration_ms: float, face_found: bool) -> None:
+        with self._lock:
+            self._window_infer_ms.append(duration_ms)
+            self._face_found = face_found
+
+    def record_output(self, latency_ms: float | None) -> None:
+        """One frame written to the sinks; ``latency_ms`` (capture to output) for fresh frames only."""
+        with self._lock:
+            self._frames_out += 1
+            self._window_out += 1
+            if latency_ms is not None:
+                self._fresh_out += 1
+                self._window_latency_ms.append(latency_ms)
+                self._all_latency_ms.append(latency_ms)
+
+    def snapshot(self, now: float | None = None) -> Metrics:
+        """Figures since the previous snapshot (rates per second) and drops since start."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            elapsed = max(now - self._t_window, 1e-6)
+            p50, p95 = _percentiles(self._window_latency_ms)
+            metrics = Metrics(
+                input_fps=self._window_in / elapsed,
+                output_fps=self._window_out / elapsed,
+                inference_ms=float(np.mean(self._window_infer_ms)) if self._window_infer_ms else 0.0,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                dropped_frames=self._dropped,
+                face_found=self._face_found,
+            )
+            self._t_window = now
+            self._window_in = self._window_out = 0
+            self._window_infer_ms = []
+            self._window_latency_ms = []
+            return metrics
+
+    def totals(self) -> RunTotals:
+        with self._lock:
+            p50, p95 = _percentiles(list(self._all_latency_ms))
+            return RunTotals(
+                frames_in=self._frames_in,
+                frames_out=self._frames_out,
+                fresh_out=self._fresh_out,
+                dropped_frames=self._dropped,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                duration_s=time.monotonic() - self._t_start,
+            )
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    p50, p95 = np.percentile(values, [50, 95])
+    return float(p50), float(p95)

@@ -1,0 +1,151 @@
+"""Fakes at the device seams, each with the interface of the real part it stands in for."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatarify_app.capture.webcam import WebcamSource
+from avatarify_app.engines.base import Engine, EngineOptions
+from avatarify_app.frames import FaceTrack
+
+
+# -- virtual camera ---------------------------------------------------------------------------------
+@dataclass
+class VirtualCameraLog:
+    """What an in-memory virtual camera received: frames (up to ``keep``), send times, its settings."""
+
+    keep: int = 300
+    frames: list[np.ndarray] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    opened: list[tuple[int, int, float]] = field(default_factory=list)  # (width, height, fps)
+    closed: int = 0
+    sent: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` frames were sent (True) or ``timeout`` passed (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if len(self.times) >= count:
+                    return True
+                self.sent.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.sent.wait(remaining):
+                with self.lock:
+                    return len(self.times) >= count
+
+
+def memory_backend(log: VirtualCameraLog) -> type:
+    """A pyvirtualcam backend class (register it with ``pyvirtualcam.register_backend``) that keeps
+    what it is sent in ``log``. It follows pyvirtualcam 0.15's ``Backend`` contract: keyword-only
+    constructor, ``send`` of a flat uint8 array, ``close`` once, ``device``, ``native_fourcc``."""
+
+    class MemoryCamera:
+        def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw):
+            self._shape = (height, width, 3)
+            self._device = device or "memory-camera"
+            with log.lock:
+                log.opened.append((width, height, fps))
+
+        def send(self, frame: np.ndarray) -> None:
+            with log.lock:
+                log.times.append(time.monotonic())
+                if len(log.frames) < log.keep:
+                    log.frames.append(frame.reshape(self._shape).copy())
+            log.sent.set()
+
+        def close(self) -> None:
+            with log.lock:
+                log.closed += 1
+
+        def device(self) -> str:
+            return self._device
+
+        def native_fourcc(self) -> int | None:
+            return None
+
+    return MemoryCamera
+
+
+# -- webcam -----------------------------------------------------------------------------------------
+class FakeWebcam(WebcamSource):
+    """A webcam that plays a video file (not paced by the device, so the capture stage paces it).
+
+    ``unplug_after``: after this many frames the camera stops delivering, as if unplugged (reads fail,
+    so ``read`` raises ``DeviceError``), and the next ``fail_opens`` opens fail before it comes back.
+    """
+
+    paced = False
+
+    def __init__(self, path: Path, *, unplug_after: int | None = None, fail_opens: int = 0) -> None:
+        super().__init__(index=0, width=480, height=480, fps=30.0)
+        self.path = path
+        self.unplug_after = unplug_after
+        self.fail_opens = fail_opens
+        self.opens = 0
+        self.frames_read = 0
+        self._unplugged = False
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        self.opens += 1
+        if self._unplugged and self.fail_opens > 0:
+            self.fail_opens -= 1
+            return cv2.VideoCapture()  # never opened, as a missing camera
+        self._unplugged = False
+        return cv2.VideoCapture(str(self.path))
+
+    def read(self) -> np.ndarray | None:
+        if self.unplug_after is not None and self.frames_read >= self.unplug_after and not self._unplugged:
+            self._unplugged = True
+            self.unplug_after = None
+            assert self._capture is not None
+            self._capture.release()  # reads now fail like an unplugged device's
+        image = super().read()
+        self.frames_read += 1
+        return image
+
+
+# -- engine -----------------------------------------------------------------------------------------
+class StillEngine(Engine):
+    """An engine that shows the avatar, squared and resized to ``options.size``, brightened by the
+    driver's face position so tests can see that frames were processed. No face detection."""
+
+    name = "still"
+    device_name = "CPU"
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        super().__init__(options or EngineOptions(size=64))
+        self._canvas: np.ndarray | None = None
+        self._neutral: FaceTrack | None = None
+        self.animated = 0
+
+    def set_avatar(self, image: np.ndarray) -> None:
+        size = self.options.size
+        self._canvas = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+    def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
+        self._neutral = track
+
+    def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
+        assert self._canvas is not None
+        self.animated += 1
+        return self._canvas
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return self.options.size, self.options.size
+
+    @property
+    def avatar_track(self) -> FaceTrack:
+        return FaceTrack.missing()
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self._neutral is not None
