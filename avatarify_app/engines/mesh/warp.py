@@ -11,19 +11,26 @@ def triangle_affines(dst_points: np.ndarray, src_points: np.ndarray, triangles: 
 
     Shape:
         dst_points, src_points: (V, 2) float pixels; triangles: (T, 3) int
-        returns (T, 2, 3) float64; degenerate destination triangles get the pure translation of their
-        first corner (they cover no pixel anyway).
+        returns (T, 2, 3) float64; degenerate destination triangles get the identity (they cover no
+        pixel anyway).
     """
-    dst = dst_points[triangles].astype(np.float64)  # (T, 3, 2)
-    src = src_points[triangles].astype(np.float64)
-    dst_h = np.concatenate([dst, np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3) rows [x, y, 1]
-    det = np.linalg.det(dst_h)
+    dst = dst_points[triangles][..., :2].astype(np.float64)  # (T, 3, 2)
+    src = src_points[triangles][..., :2].astype(np.float64)
+    # Edge vectors as 2x2 columns: linear = src_edges @ inv(dst_edges), in closed form (a batched
+    # np.linalg.solve costs ~9 ms for 950 triangles here, this ~0.1 ms).
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
     ok = np.abs(det) > 1e-9
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # inv(dst_edges) = [[d2y, -d2x], [-d1y, d1x]] / det
     affines = np.zeros((len(triangles), 2, 3))
-    affines[:, 0, 0] = affines[:, 1, 1] = 1.0
-    affines[:, :, 2] = src[:, 0] - dst[:, 0]
-    # Solve dst_h @ M^T = src for each triangle: M^T = inv(dst_h) @ src.
-    affines[ok] = np.transpose(np.linalg.solve(dst_h[ok], src[ok]), (0, 2, 1))
+    for row in range(2):
+        affines[:, row, 0] = (s1[:, row] * d2[:, 1] - s2[:, row] * d1[:, 1]) * inv_det
+        affines[:, row, 1] = (-s1[:, row] * d2[:, 0] + s2[:, row] * d1[:, 0]) * inv_det
+    affines[~ok, 0, 0] = affines[~ok, 1, 1] = 1.0
+    affines[:, :, 2] = src[:, 0] - np.einsum("tij,tj->ti", affines[:, :, :2], dst[:, 0])
+    affines[~ok, :, 2] = 0.0
     return affines
 
 
