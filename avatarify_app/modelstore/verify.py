@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def check_loadable(path: Path, config: Path | None = None) -> None:
     Raises ``CheckpointError`` saying what was found instead. Takes seconds for a 228 MB file.
     """
     try:
-        from avatarify_app.engines.fomm import checkpoint as fomm_checkpoint
+        fomm_checkpoint = importlib.import_module("avatarify_app.engines.fomm.checkpoint")
     except ImportError as exc:
         logger.info("fomm engine not importable (%s): checking %s with torch.load only", exc, path)
         _read_parts(Path(path))
