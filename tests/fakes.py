@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -13,6 +16,46 @@ import numpy as np
 from avatarify_app.capture.webcam import WebcamSource
 from avatarify_app.engines.base import Engine, EngineOptions
 from avatarify_app.frames import FaceTrack
+
+T = TypeVar("T")
+
+
+# -- events -----------------------------------------------------------------------------------------
+class EventLog:
+    """Collects controller events (subscribe ``log.append``) and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self._cond = threading.Condition()
+
+    def append(self, event: object) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def of(self, kind: type[T]) -> list[T]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(self, predicate: Callable[[object], bool], timeout: float = 15.0, count: int = 1) -> object:
+        """The ``count``-th event matching ``predicate``; fails the test after ``timeout`` seconds."""
+
+        def matches() -> list[object]:
+            return [e for e in self.events if predicate(e)]
+
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(matches()) >= count, timeout)
+            assert ok, f"no event matching {predicate} within {timeout} s; got {self.summary()}"
+            return matches()[count - 1]
+
+    def messages(self) -> list[str]:
+        from avatarify_app.pipeline.events import MessagePosted
+
+        return [f"{e.message.level.value}: {e.message.text}" for e in self.of(MessagePosted)]
+
+    def summary(self) -> str:
+        kinds = collections.Counter(type(e).__name__ for e in self.events)
+        return f"{dict(kinds)}; messages: {self.messages()}"
 
 
 # -- virtual camera ---------------------------------------------------------------------------------
@@ -113,9 +156,14 @@ class FakeWebcam(WebcamSource):
 
 
 # -- engine -----------------------------------------------------------------------------------------
+def frame_stamp(image: np.ndarray) -> int:
+    """The number ``StillEngine`` wrote into an output frame's top-left pixel."""
+    return int(image[0, 0, 0]) * 256 + int(image[0, 0, 1])
+
+
 class StillEngine(Engine):
-    """An engine that shows the avatar, squared and resized to ``options.size``, brightened by the
-    driver's face position so tests can see that frames were processed. No face detection."""
+    """An engine that shows the avatar, squared and resized to ``options.size``, with the count of
+    ``animate`` calls stamped in the top-left pixel (``frame_stamp``). No face detection."""
 
     name = "still"
     device_name = "CPU"
@@ -136,7 +184,9 @@ class StillEngine(Engine):
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
         assert self._canvas is not None
         self.animated += 1
-        return self._canvas
+        out = self._canvas.copy()
+        out[0, 0, :2] = divmod(self.animated % 65536, 256)  # the frame's number, to check ordering
+        return out
 
     @property
     def output_shape(self) -> tuple[int, int]:

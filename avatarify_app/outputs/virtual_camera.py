@@ -65,6 +65,12 @@ class VirtualCameraSink:
         import pyvirtualcam
 
         width, height = self.settings.width, self.settings.height
+        if self.backend is not None and self.backend not in pyvirtualcam.camera.BACKENDS:
+            # Checked here: pyvirtualcam's Camera raises KeyError half-built, and its __del__ then fails.
+            raise VirtualCameraError(
+                f"virtual camera backend {self.backend!r} is not available on this system",
+                virtual_camera_fix(),
+            )
         try:
             self._camera = pyvirtualcam.Camera(
                 width, height, self.settings.fps, fmt=pyvirtualcam.PixelFormat.RGB, backend=self.backend

@@ -1,0 +1,356 @@
+"""The live pipeline end to end: the shared clip through the real video source, real FaceMesh
+tracking, and the real ``pyvirtualcam.Camera`` with an in-memory backend."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatarify_app.capture import create_source
+from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.engines.base import EngineOptions
+from avatarify_app.errors import CheckpointError
+from avatarify_app.frames import MessageLevel
+from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.events import (
+    AvatarChanged,
+    Calibrated,
+    EngineChanged,
+    FramesReady,
+    MessagePosted,
+    PipelineState,
+    StateChanged,
+    VirtualCameraChanged,
+)
+from tests.fakes import EventLog, FakeWebcam, StillEngine, VirtualCameraLog, frame_stamp
+from tests.pipeline.conftest import MEMORY_BACKEND
+
+VCAM_SIZE = 128  # the StillEngine's output size too, so frames reach the camera pixel for pixel
+
+
+def _settings(driving_video: Path, media_dir: Path, **changes) -> LiveSettings:
+    base = LiveSettings(
+        source=SourceSpec(kind="video", path=driving_video),
+        avatar=media_dir / "avatar_mona_lisa.jpg",
+        engine_options=EngineOptions(size=VCAM_SIZE),
+        virtual_camera=VirtualCameraSettings(
+            width=VCAM_SIZE, height=VCAM_SIZE, fps=30.0, backend=MEMORY_BACKEND
+        ),
+    )
+    return _replace(base, **changes)
+
+
+def _replace(settings: LiveSettings, **changes) -> LiveSettings:
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)
+
+
+def _message(level: MessageLevel, key: str, contains: str = ""):
+    def matches(event: object) -> bool:
+        return (
+            isinstance(event, MessagePosted)
+            and event.message.level is level
+            and event.message.key == key
+            and contains in event.message.text
+        )
+
+    return matches
+
+
+def _frames(count_after: int = 0):
+    return lambda event: isinstance(event, FramesReady) and event.index >= count_after
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def controller_factory(events: EventLog, still_engine_factory):
+    """Builds controllers that report to ``events`` (StillEngine unless told) and stops them after."""
+    built: list[Controller] = []
+
+    def build(settings: LiveSettings, **seams) -> Controller:
+        seams.setdefault("engine_factory", still_engine_factory)
+        controller = Controller(settings, **seams)
+        controller.subscribe(events.append)
+        built.append(controller)
+        return controller
+
+    yield build
+    for controller in built:
+        controller.stop()
+
+
+def test_clip_reaches_the_virtual_camera_in_order_at_a_steady_rate(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    assert vcam_log.wait_for(75), events.summary()
+    t_stop = time.monotonic()
+    controller.stop(timeout=1.0)
+    stop_s = time.monotonic() - t_stop
+
+    assert stop_s < 1.0, f"stop took {stop_s:.2f} s"
+    assert controller.state is PipelineState.STOPPED
+    assert [e.state for e in events.of(StateChanged)] == [
+        PipelineState.STARTING, PipelineState.RUNNING, PipelineState.STOPPING, PipelineState.STOPPED,
+    ]  # fmt: skip
+    assert vcam_log.opened == [(VCAM_SIZE, VCAM_SIZE, 30.0)]
+    assert vcam_log.closed == 1
+    stamps = [frame_stamp(frame) for frame in vcam_log.frames]
+    assert stamps == sorted(stamps), "frames reached the camera out of order"
+    assert len(set(stamps)) > 20, "the camera got repeats only"
+    intervals = np.diff(vcam_log.times)
+    assert 0.8 / 30 < np.median(intervals) < 1.25 / 30, f"median interval {np.median(intervals):.4f} s"
+    indices = [e.index for e in events.of(FramesReady)]
+    assert indices == sorted(set(indices)), "the inference stage processed frames out of order"
+    totals = controller.totals()
+    assert totals is not None
+    assert 0 < totals.latency_p50_ms <= totals.latency_p95_ms < 1000
+    assert totals.frames_out >= 75
+    assert totals.frames_in >= totals.fresh_out
+    assert not [m for m in events.messages() if m.startswith("error")]
+
+
+def test_events_describe_the_setup(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    frame = events.wait_for(_frames())
+    avatar = events.wait_for(lambda e: isinstance(e, AvatarChanged))
+    engine = events.wait_for(lambda e: isinstance(e, EngineChanged))
+    vcam = events.wait_for(lambda e: isinstance(e, VirtualCameraChanged))
+    controller.stop()
+
+    assert avatar.path == media_dir / "avatar_mona_lisa.jpg"
+    assert avatar.image.shape == (1280, 720, 3)
+    assert (engine.name, engine.device) == ("mesh", "CPU")
+    assert vcam.active
+    assert vcam.device == "memory-camera"
+    assert frame.camera.shape == (480, 480, 3)
+    assert frame.output.shape == (VCAM_SIZE, VCAM_SIZE, 3)
+    assert frame.face_found
+    assert frame.track.found
+
+
+def test_unplugged_camera_is_retried_and_comes_back(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    webcam = FakeWebcam(driving_video, unplug_after=10, fail_opens=1)
+    settings = _settings(driving_video, media_dir, source=SourceSpec(kind="camera"))
+    controller = controller_factory(settings, source_factory=lambda spec: webcam)
+    controller.start()
+
+    lost = events.wait_for(_message(MessageLevel.WARNING, "camera", "stopped sending pictures"))
+    events.wait_for(_message(MessageLevel.INFO, "camera", "working again"))
+    frames_before = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=frames_before + 10)
+    controller.stop()
+
+    assert lost.message.text == "Camera 0 stopped sending pictures: was it unplugged? Retrying…"
+    assert webcam.opens >= 3  # the first open, the failed retry, the one that worked
+    assert controller.state is PipelineState.STOPPED
+
+
+def test_camera_that_never_opens_is_reported_and_the_pipeline_stays_up(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    webcam = FakeWebcam(Path("/nonexistent/camera.mp4"))
+    settings = _settings(driving_video, media_dir, source=SourceSpec(kind="camera"))
+    controller = controller_factory(
+        settings, source_factory=lambda spec: webcam if spec.kind == "camera" else create_source(spec)
+    )
+    controller.start()
+    message = events.wait_for(_message(MessageLevel.WARNING, "camera"))
+    controller.set_source(SourceSpec(kind="video", path=driving_video))  # switch to a working source
+    events.wait_for(_frames())
+    controller.stop()
+
+    assert "could not be opened" in message.message.text
+    assert controller.settings.source.kind == "video"
+
+
+def test_missing_virtual_camera_gives_the_fix_and_the_preview_keeps_running(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path
+) -> None:
+    if platform.system() != "Linux" or list(Path("/dev").glob("video*")):
+        pytest.skip("needs Linux without any /dev/video* device, so v4l2loopback has no device to open")
+    vcam = VirtualCameraSettings(width=VCAM_SIZE, height=VCAM_SIZE, backend="v4l2loopback")
+    controller = controller_factory(_settings(driving_video, media_dir, virtual_camera=vcam))
+    controller.start()
+    changed = events.wait_for(lambda e: isinstance(e, VirtualCameraChanged))
+    warning = events.wait_for(_message(MessageLevel.WARNING, "virtual_camera"))
+    events.wait_for(_frames(), count=10)
+    controller.stop()
+
+    assert not changed.active
+    assert changed.fix is not None
+    assert 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="Avatarify"' in changed.fix
+    assert warning.message.text.startswith("No virtual camera found")
+    assert "The preview keeps running." in warning.message.text
+    assert changed.fix in warning.message.text
+
+
+def test_unknown_virtual_camera_backend_is_reported(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir), vcam_backend="no-such-backend")
+    controller.start()
+    warning = events.wait_for(_message(MessageLevel.WARNING, "virtual_camera"))
+    events.wait_for(_frames(), count=5)
+    controller.stop()
+    assert "'no-such-backend' is not available" in warning.message.text
+
+
+def test_virtual_camera_can_be_switched_off_and_on(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, VirtualCameraChanged) and e.active)
+    controller.set_virtual_camera(False)
+    events.wait_for(lambda e: isinstance(e, VirtualCameraChanged) and not e.active)
+    controller.set_virtual_camera(True)
+    events.wait_for(lambda e: isinstance(e, VirtualCameraChanged) and e.active, count=2)
+    controller.stop()
+    assert len(vcam_log.opened) == 2
+    assert vcam_log.closed == 2
+    assert controller.settings.virtual_camera.enabled
+
+
+def test_bad_avatar_file_keeps_the_old_avatar(
+    controller_factory,
+    events: EventLog,
+    vcam_log: VirtualCameraLog,
+    driving_video: Path,
+    media_dir: Path,
+    tmp_path,
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, AvatarChanged))
+    controller.set_avatar(tmp_path / "missing.jpg")
+    error = events.wait_for(_message(MessageLevel.ERROR, "avatar"))
+    seen = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 3)
+    controller.stop()
+
+    assert error.message.text == f"{tmp_path / 'missing.jpg'}: no such file."
+    assert controller.settings.avatar == media_dir / "avatar_mona_lisa.jpg"
+    assert len(events.of(AvatarChanged)) == 1
+
+
+def test_new_avatar_array_is_used(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, AvatarChanged))
+    red = np.zeros((200, 200, 3), np.uint8)
+    red[..., 0] = 255
+    controller.set_avatar(red)
+    changed = events.wait_for(lambda e: isinstance(e, AvatarChanged), count=2)
+    frame = events.wait_for(lambda e: isinstance(e, FramesReady) and e.output[64, 64, 0] == 255)
+    controller.stop()
+    assert changed.path is None
+    assert (frame.output[64, 64] == (255, 0, 0)).all()
+
+
+def test_failed_engine_switch_keeps_the_old_engine(
+    events: EventLog, controller_factory, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    def engines(name, options, checkpoint):
+        if name == "fomm":
+            raise CheckpointError(f"{checkpoint}: no such checkpoint file")
+        return StillEngine(options)
+
+    controller = controller_factory(_settings(driving_video, media_dir), engine_factory=engines)
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, EngineChanged))
+    controller.set_engine("fomm", Path("/nowhere/vox.pth.tar"))
+    error = events.wait_for(_message(MessageLevel.ERROR, "engine"))
+    seen = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 3)
+    controller.stop()
+
+    assert error.message.text == "/nowhere/vox.pth.tar: no such checkpoint file."
+    assert controller.settings.engine == "mesh"
+    assert len(events.of(EngineChanged)) == 1
+
+
+def test_calibrate_takes_the_current_pose(
+    controller_factory,
+    events: EventLog,
+    vcam_log: VirtualCameraLog,
+    driving_video: Path,
+    media_dir: Path,
+    still_engines,
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady) and e.face_found)
+    controller.calibrate()
+    calibrated = events.wait_for(lambda e: isinstance(e, Calibrated))
+    controller.stop()
+    assert abs(calibrated.pose.yaw) < 30
+    assert still_engines[-1].is_calibrated
+
+
+def test_passthrough_and_mirroring(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    events.wait_for(_frames())
+    controller.set_passthrough(True)
+    plain = events.wait_for(lambda e: isinstance(e, FramesReady) and e.output.shape == (480, 480, 3))
+    controller.set_mirror(output=True)
+    mirrored = events.wait_for(
+        lambda e: isinstance(e, FramesReady) and e.output.shape == (480, 480, 3) and e.index > plain.index + 2
+    )
+    controller.set_passthrough(False)
+    avatar = events.wait_for(
+        lambda e: isinstance(e, FramesReady) and e.output.shape == (VCAM_SIZE,) * 2 + (3,)
+    )
+    controller.stop()
+
+    # The preview is mirrored by default; the output now too, so both show the same picture.
+    np.testing.assert_array_equal(mirrored.output, mirrored.camera)
+    np.testing.assert_array_equal(plain.output, plain.camera[:, ::-1])
+    assert avatar.output.shape == (VCAM_SIZE, VCAM_SIZE, 3)
+    assert controller.settings.mirror_output
+    assert not controller.settings.passthrough
+
+
+def test_commands_while_stopped_change_the_settings(
+    driving_video: Path, media_dir: Path, events: EventLog
+) -> None:
+    controller = Controller(_settings(driving_video, media_dir))
+    controller.subscribe(events.append)
+    controller.set_mirror(preview=False)
+    controller.set_strength(1.5)
+    controller.set_engine("fomm", Path("vox.pth.tar"))
+    controller.set_avatar(media_dir / "avatar_raphael_la_velata.jpg")
+    controller.calibrate()
+    controller.start_recording(Path("x.mp4"))
+    controller.stop()  # not running: nothing to do
+
+    settings = controller.settings
+    assert not settings.mirror_preview
+    assert settings.engine_options.strength == 1.5
+    assert (settings.engine, settings.checkpoint) == ("fomm", Path("vox.pth.tar"))
+    assert settings.avatar == media_dir / "avatar_raphael_la_velata.jpg"
+    assert events.messages() == [
+        "warning: Start live mode before calibrating.",
+        "warning: Start live mode before recording.",
+    ]
+    assert controller.state is PipelineState.STOPPED
