@@ -36,8 +36,9 @@ def probe_cameras(
 ) -> list[CameraInfo]:
     """Open each camera index briefly with OpenCV and read one frame.
 
-    ``open_capture(index)`` returns a ``cv2.VideoCapture``-like object (default: the platform's own
-    backend). On Linux an index without ``/dev/videoN`` is skipped without opening anything.
+    ``open_capture(index)`` returns a ``cv2.VideoCapture``-like object, or None for an index with no
+    device (default: the platform's own backend; on Linux an index without ``/dev/videoN`` is skipped
+    without opening anything).
     """
     import cv2
 
@@ -48,9 +49,9 @@ def probe_cameras(
     cv2.setLogLevel(0)  # silent: OpenCV prints a warning for every index that does not open
     try:
         for index in indices:
-            if sys.platform.startswith("linux") and not Path(f"/dev/video{index}").exists():
-                continue
             capture = open_capture(index)
+            if capture is None:
+                continue
             try:
                 if not capture.isOpened():
                     continue
@@ -66,8 +67,10 @@ def probe_cameras(
 
 def _default_opener(cv2: Any) -> Callable[[int], Any]:
     if sys.platform.startswith("linux"):
-        backend = cv2.CAP_V4L2
-    elif sys.platform == "win32":
+        return lambda index: (
+            cv2.VideoCapture(index, cv2.CAP_V4L2) if Path(f"/dev/video{index}").exists() else None
+        )
+    if sys.platform == "win32":
         backend = cv2.CAP_DSHOW  # opens in a fraction of the time MSMF takes
     elif sys.platform == "darwin":
         backend = cv2.CAP_AVFOUNDATION
@@ -158,7 +161,12 @@ def check_microphones() -> Check:
     try:
         devices = list(sounddevice.query_devices())
     except sounddevice.PortAudioError as exc:
-        return Check("microphones", Status.WARN, f"PortAudio cannot list devices: {exc}", "")
+        return Check(
+            "microphones",
+            Status.WARN,
+            f"PortAudio cannot list devices: {exc}",
+            "check that the sound system runs (PulseAudio or PipeWire on Linux)",
+        )
     inputs = [d["name"] for d in devices if d.get("max_input_channels", 0) > 0]
     if not inputs:
         return Check(
