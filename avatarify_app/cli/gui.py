@@ -3,14 +3,51 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from avatarify_app.errors import DeviceError
+from avatarify_app.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gui", help="open the app window (the default)")
+    parser.add_argument(
+        "--demo", action="store_true", help="drive the avatar with the demo motion instead of the camera"
+    )
+    parser.add_argument("--avatar", type=Path, help="start with this avatar image")
+    parser.add_argument(
+        "--no-virtual-camera",
+        dest="virtual_camera",
+        action="store_const",
+        const=False,
+        default=None,
+        help="start with the virtual camera off",
+    )
+    # For tests and tools/screenshot.py: keep settings in an ini file, capture the window, quit.
+    parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise DeviceError("the window is not built yet: use `avatarify render --demo --out demo.mp4`")
+    """Open the window; raises ``DeviceError`` (one line, exit 2) when there is no display."""
+    from avatarify_app.cli import log_path
+    from avatarify_app.gui.app import GuiOptions, require_display
+
+    require_display()  # before the heavy imports: the message must come quickly
+    if args.avatar is not None and not args.avatar.is_file():
+        raise InputError(f"{args.avatar}: no such image file")
+    if args.quit_after is not None and args.quit_after <= 0:
+        raise InputError(f"--quit-after must be a positive number of seconds, got {args.quit_after}")
+    from avatarify_app.gui.app import run_gui
+
+    options = GuiOptions(
+        settings_file=args.settings,
+        screenshot=args.screenshot,
+        quit_after_s=args.quit_after,
+        demo=args.demo,
+        virtual_camera=args.virtual_camera,
+        avatar=args.avatar,
+        log_file=log_path(),
+    )
+    return run_gui(options)

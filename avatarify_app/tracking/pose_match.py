@@ -59,3 +59,34 @@ def _angle_difference(a_deg: float, b_deg: float) -> float:
     """Smallest signed difference a - b in degrees, in (-180, 180]."""
     d = (a_deg - b_deg) % 360.0
     return d - 360.0 if d > 180.0 else d
+
+
+class AutoCalibrator:
+    """Says when to calibrate by itself: once the match has stayed at or above ``threshold`` for
+    ``hold_s`` seconds. It fires once per such stretch; the match must drop below ``threshold``
+    before it can fire again.
+
+    Feed it ``update(score, t)`` for every frame (``t`` in seconds, ``time.monotonic()``).
+    """
+
+    def __init__(self, threshold: float = 0.9, hold_s: float = 1.0) -> None:
+        self.threshold = threshold
+        self.hold_s = hold_s
+        self._since: float | None = None  # when the current stretch above threshold began
+        self._fired = False
+
+    def update(self, score: float, t: float) -> bool:
+        """True when calibration should happen now."""
+        if score < self.threshold:
+            self._since, self._fired = None, False
+            return False
+        if self._since is None:
+            self._since = t
+        if not self._fired and t - self._since >= self.hold_s:
+            self._fired = True
+            return True
+        return False
+
+    def reset(self) -> None:
+        """Forget the current stretch (a new avatar: the pose to match has changed)."""
+        self._since, self._fired = None, False

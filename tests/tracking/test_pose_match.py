@@ -10,7 +10,7 @@ import pytest
 from avatarify_app.frames import FaceTrack
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.face_mesh import track_from_landmarks
-from avatarify_app.tracking.pose_match import PoseMatchTolerances, pose_match
+from avatarify_app.tracking.pose_match import AutoCalibrator, PoseMatchTolerances, pose_match
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,32 @@ def test_tolerances_widen_the_match(tracks: dict[str, FaceTrack]) -> None:
     strict = pose_match(tracks["frame_138"], tracks["frame_000"])
     loose = pose_match(tracks["frame_138"], tracks["frame_000"], PoseMatchTolerances(mouth=1.0))
     assert loose > strict
+
+
+def test_auto_calibrator_fires_once_after_holding_the_pose() -> None:
+    auto = AutoCalibrator(threshold=0.9, hold_s=1.0)
+    times = [i / 10 for i in range(30)]
+    fired = [t for t in times if auto.update(0.95, t)]
+    assert fired == [pytest.approx(1.0)]
+
+
+def test_auto_calibrator_needs_an_unbroken_stretch() -> None:
+    auto = AutoCalibrator(threshold=0.9, hold_s=1.0)
+    assert not auto.update(0.95, 0.0)
+    assert not auto.update(0.95, 0.8)
+    assert not auto.update(0.5, 0.9)  # the match broke: start again
+    assert not auto.update(0.95, 1.0)
+    assert not auto.update(0.95, 1.9)
+    assert auto.update(0.95, 2.0)
+
+
+def test_auto_calibrator_rearms_when_the_match_drops() -> None:
+    auto = AutoCalibrator(threshold=0.9, hold_s=0.5)
+    assert auto.update(0.95, 0.0) is False
+    assert auto.update(0.95, 0.5) is True
+    assert auto.update(0.95, 5.0) is False
+    auto.update(0.1, 5.1)
+    auto.update(0.95, 5.2)
+    assert auto.update(0.95, 5.7) is True
+    auto.reset()
+    assert auto.update(0.95, 5.8) is False

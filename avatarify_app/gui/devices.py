@@ -1,0 +1,98 @@
+"""The cameras and microphones the pickers offer (the device seam of the window).
+
+Everything here is best effort: a missing library or driver gives a shorter list, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from PySide6 import QtCore
+
+logger = logging.getLogger(__name__)
+
+# Without a named list (no capture module listing), the picker offers these camera numbers.
+FALLBACK_CAMERA_INDICES = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One entry of a picker: ``label`` for people, ``value`` for the controller (None = the default)."""
+
+    label: str
+    value: int | str | None
+
+
+class DeviceCatalog:
+    """Lists cameras and microphones, and tells whether a camera opens.
+
+    Tests may subclass it to stand in for devices that do not exist on the test machine.
+    """
+
+    def cameras(self) -> list[Choice]:
+        """Cameras as ``Choice(name, index)``: the capture module's list, else indices 0-4."""
+        try:
+            from avatarify_app.capture import list_cameras
+
+            found = [Choice(f"{c.name} ({c.index})", c.index) for c in list_cameras()]
+        except Exception:  # best effort: a broken listing must not keep the window from opening
+            logger.info("could not list cameras", exc_info=True)
+            found = []
+        return found or [Choice(f"Camera {i}", i) for i in FALLBACK_CAMERA_INDICES]
+
+    def camera_opens(self, index: int) -> bool:
+        """Whether ``cv2.VideoCapture(index)`` opens (it is released at once). May take a second."""
+        import cv2
+
+        capture = cv2.VideoCapture(index)
+        try:
+            return bool(capture.isOpened())
+        finally:
+            capture.release()
+
+    def microphones(self) -> list[Choice]:
+        """Microphones, the default first (``value`` None): Qt Multimedia's names, else sounddevice's.
+
+        A name is passed to sounddevice when recording, which matches it against its own device names.
+        """
+        default = Choice("Default microphone", None)
+        names = _qt_audio_inputs()
+        if names is None:
+            names = _sounddevice_inputs()
+        return [default, *(Choice(name, name) for name in names)]
+
+
+def _qt_audio_inputs() -> list[str] | None:
+    """Input device names from ``QMediaDevices``, or None when PySide6-Addons is not installed."""
+    with _qt_messages_to_log():
+        try:
+            multimedia = importlib.import_module("PySide6.QtMultimedia")
+        except ImportError:
+            logger.info("PySide6.QtMultimedia is not available; listing microphones with sounddevice")
+            return None
+        return [device.description() for device in multimedia.QMediaDevices.audioInputs()]
+
+
+def _sounddevice_inputs() -> list[str]:
+    from avatarify_app.outputs.microphone import list_microphones
+
+    return [name for _, name in list_microphones()]
+
+
+@contextlib.contextmanager
+def _qt_messages_to_log() -> Iterator[None]:
+    """Send Qt's messages to our log for a moment: QtMultimedia reports every optional audio backend it
+    cannot load (PipeWire, a PulseAudio server), which is no concern of the user's."""
+
+    def to_log(mode: QtCore.QtMsgType, context: QtCore.QMessageLogContext, message: str) -> None:
+        logger.info("Qt (%s): %s", context.category, message)
+
+    previous = QtCore.qInstallMessageHandler(to_log)
+    try:
+        yield
+    finally:
+        QtCore.qInstallMessageHandler(previous)

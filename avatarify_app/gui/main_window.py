@@ -1,0 +1,273 @@
+"""The main window: previews, gallery and side panels wired to one controller, plus menus and keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.gui.banner import MessageBanner
+from avatarify_app.gui.bridge import ControllerBridge
+from avatarify_app.gui.devices import DeviceCatalog
+from avatarify_app.gui.dialogs import DiagnosticsDialog, ShortcutsDialog
+from avatarify_app.gui.panels.avatars import AvatarGallery, default_user_avatar_dir
+from avatarify_app.gui.panels.calibration import CalibrationPanel
+from avatarify_app.gui.panels.output import OutputPanel
+from avatarify_app.gui.panels.preview import PreviewPanel
+from avatarify_app.gui.panels.source import VIDEO_FILTER, SourcePanel
+from avatarify_app.gui.panels.view import ViewPanel
+from avatarify_app.gui.settings import SettingsStore
+from avatarify_app.gui.shortcuts import SHORTCUTS
+from avatarify_app.gui.thumbnails import ThumbnailLoader
+from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.events import Metrics, PipelineState
+
+logger = logging.getLogger(__name__)
+
+NO_WEBCAM_TEXT = (
+    "No webcam found: the demo motion is driving your avatar. Connect a camera and pick it above."
+)
+STATUS_TIMEOUT_MS = 8000
+SIDE_PANEL_WIDTH = 360
+STOP_TIMEOUT_S = 1.0
+# Messages shown in the status bar only, never in the banner: they come and go with the face.
+_QUIET_KEYS = frozenset({"face"})
+
+
+class MainWindow(QMainWindow):
+    """Avatarify's window. It owns widgets only: the pipeline's state lives in ``controller``, which
+    the widgets command, and comes back through ``bridge``'s signals.
+
+    ``start()`` starts live mode (falling back to the demo motion when the camera does not open);
+    closing the window saves the settings to ``store`` and stops the controller.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        bridge: ControllerBridge,
+        *,
+        store: SettingsStore,
+        devices: DeviceCatalog | None = None,
+        user_avatar_dir: Path | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.bridge = bridge
+        self.store = store
+        self.devices = devices or DeviceCatalog()
+        self.log_file = log_file
+        self._camera_fallback: SourceSpec | None = None  # the camera asked for, while the demo stands in
+        self.setWindowTitle("Avatarify")
+
+        self.thumbnails = ThumbnailLoader(self)
+        self.banner = MessageBanner()
+        self.preview = PreviewPanel(controller, bridge)
+        self.gallery = AvatarGallery(
+            controller, bridge, user_avatar_dir or default_user_avatar_dir(), self.thumbnails
+        )
+        self.source_panel = SourcePanel(controller, bridge, self.devices.cameras())
+        self.calibration_panel = CalibrationPanel(controller, bridge)
+        self.view_panel = ViewPanel(controller, self.preview)
+        self.output_panel = OutputPanel(controller, bridge, self.devices.microphones())
+        self.stats_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.stats_label)
+        self._build_layout()
+        self._build_menus()
+        self._bind_shortcuts()
+
+        self.gallery.problem.connect(self.show_message)
+        self.source_panel.camera_combo.activated.connect(self._forget_camera_fallback)
+        bridge.message_posted.connect(self._on_message)
+        bridge.metrics_updated.connect(self._on_metrics)
+        bridge.state_changed.connect(self._on_state_changed)
+        geometry = store.window_geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1360, 800)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        left = QVBoxLayout()
+        left.addWidget(self.banner)
+        left.addWidget(self.preview, 1)
+        left.addWidget(self.gallery)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        for panel in (self.source_panel, self.calibration_panel, self.view_panel, self.output_panel):
+            side_layout.addWidget(panel)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(SIDE_PANEL_WIDTH)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addLayout(left, 1)
+        layout.addWidget(scroll)
+        self.setCentralWidget(central)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("Add avatar…", self.gallery.choose_file)
+        file_menu.addAction("Play a video file as the camera…", self.choose_video)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action: QAction = help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        self.diagnostics_action: QAction = help_menu.addAction("Diagnostics", self.show_diagnostics)
+
+    def _bind_shortcuts(self) -> None:
+        self.shortcuts: dict[str, QShortcut] = {}
+        for shortcut in SHORTCUTS:
+            action = functools.partial(getattr(self, shortcut.action), *shortcut.args)
+            key = QShortcut(QKeySequence(shortcut.key), self)
+            key.setContext(Qt.ShortcutContext.WindowShortcut)
+            key.activated.connect(action)
+            self.shortcuts[shortcut.key] = key
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start live mode. A camera that does not open makes way for the demo motion, with a banner."""
+        source = self.controller.settings.source
+        if source.kind == "camera" and not self.devices.camera_opens(source.camera):
+            self._use_demo_instead(source)
+        self.source_panel.set_loading(True)
+        self.controller.start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802  (Qt's name)
+        self.store.save(self.settings_to_save())
+        self.store.save_window_geometry(self.saveGeometry())
+        self.controller.stop(timeout=STOP_TIMEOUT_S)
+        self.bridge.close()
+        self.thumbnails.close()
+        super().closeEvent(event)
+
+    def settings_to_save(self) -> LiveSettings:
+        """The controller's settings, with the camera the user chose (not the demo standing in for a
+        missing one) and the microphone picked for recordings."""
+        settings = self.controller.settings
+        if self._camera_fallback is not None and settings.source.kind == "demo":
+            settings = dataclasses.replace(settings, source=self._camera_fallback)
+        return dataclasses.replace(settings, microphone=self.output_panel.microphone)
+
+    # -- messages -----------------------------------------------------------------------------------
+    def show_message(self, message: UserMessage) -> None:
+        """Status bar for every message; the banner too for warnings and errors the user must read."""
+        self.statusBar().showMessage(message.text, STATUS_TIMEOUT_MS)
+        if message.level is MessageLevel.INFO:
+            self.banner.clear(message.key)
+        elif message.key not in _QUIET_KEYS:
+            self.banner.show_message(message)
+
+    def report_unexpected(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        """An exception nobody caught (``sys.excepthook``): the traceback to the log, a line to the user."""
+        logger.error("unexpected error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        where = f"; details are in {self.log_file}" if self.log_file else "; details are in the log"
+        self.show_message(
+            UserMessage(
+                MessageLevel.ERROR, f"Something went wrong ({exc_type.__name__}: {exc}){where}.", "app"
+            )
+        )
+
+    def _on_message(self, message: UserMessage) -> None:
+        source = self.controller.settings.source
+        if message.key == "camera" and message.level is not MessageLevel.INFO and source.kind == "camera":
+            logger.info("camera %d failed (%s): switching to the demo motion", source.camera, message.text)
+            self._use_demo_instead(source)
+            return
+        self.show_message(message)
+
+    def _use_demo_instead(self, camera: SourceSpec) -> None:
+        self._camera_fallback = camera
+        self.source_panel.use_source(dataclasses.replace(camera, kind="demo"))
+        self.show_message(UserMessage(MessageLevel.WARNING, NO_WEBCAM_TEXT, key="camera"))
+
+    def _forget_camera_fallback(self) -> None:
+        self._camera_fallback = None  # the user picked a source: that is the one to remember
+        self.banner.clear("camera")
+
+    def _on_metrics(self, metrics: Metrics) -> None:
+        face = "face found" if metrics.face_found else "no face"
+        self.stats_label.setText(
+            f"in {metrics.input_fps:.0f} fps · out {metrics.output_fps:.0f} fps · "
+            f"inference {metrics.inference_ms:.0f} ms · latency {metrics.latency_p50_ms:.0f}"
+            f"/{metrics.latency_p95_ms:.0f} ms (p50/p95) · dropped {metrics.dropped_frames} · {face}"
+        )
+
+    def _on_state_changed(self, state: PipelineState) -> None:
+        if state is PipelineState.STOPPED:
+            self.source_panel.set_loading(False)
+            self.stats_label.setText("stopped")
+
+    # -- actions (menus and shortcuts) --------------------------------------------------------------
+    def choose_avatar(self, row: int) -> None:
+        self.gallery.choose(row)
+
+    def step_avatar(self, delta: int) -> None:
+        self.gallery.step(delta)
+
+    def calibrate(self) -> None:
+        self.controller.calibrate()
+
+    def zoom_preview(self, steps: int) -> None:
+        self.preview.zoom_by(steps)
+
+    def step_overlay(self, steps: int) -> None:
+        self.view_panel.step_overlay(steps)
+
+    def toggle_mirror_preview(self) -> None:
+        self.view_panel.mirror_preview_check.toggle()
+
+    def toggle_mirror_output(self) -> None:
+        self.view_panel.mirror_output_check.toggle()
+
+    def toggle_passthrough(self) -> None:
+        self.view_panel.passthrough_check.toggle()
+
+    def toggle_stats(self) -> None:
+        self.stats_label.setVisible(self.stats_label.isHidden())
+
+    def choose_video(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Play a video file as the camera", "", VIDEO_FILTER)
+        if name:
+            self._camera_fallback = None
+            self.source_panel.use_source(
+                dataclasses.replace(self.controller.settings.source, kind="video", path=Path(name))
+            )
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_diagnostics(self) -> DiagnosticsDialog:
+        dialog = DiagnosticsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        dialog.start()
+        return dialog

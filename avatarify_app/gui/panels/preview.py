@@ -1,0 +1,152 @@
+"""The camera preview and the avatar output, side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+from avatarify_app.frames import FaceTrack
+from avatarify_app.gui.bridge import ControllerBridge
+from avatarify_app.gui.images import blend_over, draw_face_overlay, qimage_from_rgb
+from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.events import AvatarChanged, FramesReady, PipelineState
+from avatarify_app.tracking.crop import crop_face
+
+MIN_ZOOM, MAX_ZOOM, ZOOM_STEP = 1.0, 3.0, 0.25
+OVERLAY_SIZE = 512  # side of the avatar face square blended over the camera, pixels
+
+
+class ImagePane(QWidget):
+    """Shows one image scaled to fit (aspect kept, centred), a caption, and a hint while empty."""
+
+    def __init__(self, caption: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = caption
+        self.placeholder = "Starting…"
+        self._image: QImage | None = None
+        self.zoom = 1.0
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(200, 200)
+
+    def image(self) -> QImage | None:
+        """The image shown now (None before the first one)."""
+        return self._image
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt's name)
+        return QSize(480, 480)
+
+    def source_rect(self) -> QRectF:
+        """The part of the image shown: all of it, or its centre when ``zoom`` > 1."""
+        if self._image is None or self._image.isNull():
+            return QRectF()
+        w, h = self._image.width(), self._image.height()
+        sw, sh = w / self.zoom, h / self.zoom
+        return QRectF((w - sw) / 2, (h - sh) / 2, sw, sh)
+
+    def image_rect(self) -> QRectF:
+        """Where the image is drawn, in widget pixels (empty when there is no image)."""
+        source = self.source_rect()
+        if source.isEmpty():
+            return QRectF()
+        k = min(self.width() / source.width(), self.height() / source.height())
+        iw, ih = source.width() * k, source.height() * k
+        return QRectF((self.width() - iw) / 2, (self.height() - ih) / 2, iw, ih)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt's name)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(24, 24, 28))
+        if self._image is not None and not self._image.isNull():
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(self.image_rect(), self._image, self.source_rect())
+        else:
+            painter.setPen(QColor(170, 170, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        painter.setPen(QColor(235, 235, 240))
+        painter.drawText(self.rect().adjusted(10, 6, -10, -6), Qt.AlignmentFlag.AlignLeft, self.caption)
+        painter.end()
+
+
+class PreviewPanel(QWidget):
+    """Camera (left) and avatar output (right), fed by ``frames_ready``.
+
+    View options, which change only what this panel draws: ``show_landmarks`` (face box and landmark
+    contours on the camera), ``overlay`` (0-1: the avatar blended over the camera to line the face
+    up with it) and ``zoom`` (1-3: the centre of the camera image, magnified).
+    """
+
+    def __init__(
+        self, controller: Controller, bridge: ControllerBridge, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self.camera_pane = ImagePane("Camera")
+        self.output_pane = ImagePane("Avatar")
+        self.show_landmarks = False
+        self.overlay = 0.0
+        self.frames_shown = 0
+        self._avatar_face: np.ndarray | None = None  # the avatar at rest, square around its face
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.camera_pane)
+        layout.addWidget(self.output_pane)
+        bridge.frames_ready.connect(self._on_frames_ready)
+        bridge.avatar_changed.connect(self._on_avatar_changed)
+        bridge.state_changed.connect(self._on_state_changed)
+
+    @property
+    def zoom(self) -> float:
+        return self.camera_pane.zoom
+
+    def zoom_by(self, steps: int) -> None:
+        """Magnify the camera preview by ``steps`` x 0.25 (negative: less), within 1-3."""
+        self.camera_pane.zoom = min(max(self.zoom + steps * ZOOM_STEP, MIN_ZOOM), MAX_ZOOM)
+        self.camera_pane.update()
+
+    def _on_avatar_changed(self, event: AvatarChanged) -> None:
+        self._avatar_face = _face_square(event.image, event.track)
+
+    def _on_state_changed(self, state: PipelineState) -> None:
+        if state is PipelineState.STOPPED:
+            self.camera_pane.set_placeholder("Stopped")
+            self.output_pane.set_placeholder("Stopped")
+
+    def _on_frames_ready(self, event: FramesReady) -> None:
+        self.camera_pane.set_image(self._camera_image(event))
+        self.output_pane.set_image(qimage_from_rgb(event.output))
+        self.frames_shown += 1
+
+    def _camera_image(self, event: FramesReady) -> QImage:
+        camera = event.camera
+        if self.overlay > 0.0 and self._avatar_face is not None:
+            camera = _blend_centered(camera, self._avatar_face, self.overlay)
+        image = qimage_from_rgb(camera)
+        if self.show_landmarks:
+            draw_face_overlay(image, event.track, mirrored=self._controller.settings.mirror_preview)
+        return image
+
+
+def _blend_centered(camera: np.ndarray, avatar: np.ndarray, alpha: float) -> np.ndarray:
+    """``avatar`` blended over the centred square of ``camera`` (the part a face crop comes from)."""
+    h, w = camera.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    out = camera.copy()
+    out[y0 : y0 + side, x0 : x0 + side] = blend_over(camera[y0 : y0 + side, x0 : x0 + side], avatar, alpha)
+    return out
+
+
+def _face_square(image: np.ndarray, track: FaceTrack) -> np.ndarray:
+    """A square cut of the avatar around its face, framed as a face crop (whole image if no face)."""
+    if track.found and track.box is not None:
+        return crop_face(image, track.box, OVERLAY_SIZE).image
+    return image

@@ -1,0 +1,85 @@
+"""How things look: overlay, landmarks, expression strength, mirrors, passthrough."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QWidget
+
+from avatarify_app.gui.panels.preview import PreviewPanel
+from avatarify_app.pipeline.controller import Controller
+
+OVERLAY_STEP = 10  # percent per Z / C key press
+STRENGTH_MAX = 2.0
+
+
+class ViewPanel(QGroupBox):
+    """Sliders and switches. The overlay and landmarks change only the preview; strength, mirrors and
+    passthrough go to the controller, and the switches show the controller's settings."""
+
+    def __init__(self, controller: Controller, preview: PreviewPanel, parent: QWidget | None = None) -> None:
+        super().__init__("View", parent)
+        self._controller = controller
+        self._preview = preview
+
+        self.overlay_slider = QSlider(Qt.Orientation.Horizontal)
+        self.overlay_slider.setRange(0, 100)
+        self.overlay_slider.setToolTip(
+            "Blend the avatar over the camera to line your face up with it (Z / C)"
+        )
+        self.overlay_slider.valueChanged.connect(self._on_overlay)
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.strength_slider.setRange(0, int(STRENGTH_MAX * 100))
+        self.strength_slider.setToolTip("Expression strength: 0 = none, 1 = as your face, 2 = exaggerated")
+        self.strength_label = QLabel()
+        self.strength_slider.valueChanged.connect(self._on_strength)
+        self.landmarks_check = QCheckBox("Face landmarks on the camera")
+        self.landmarks_check.toggled.connect(self._on_landmarks)
+        self.mirror_preview_check = QCheckBox("Mirror preview (R)")
+        self.mirror_preview_check.toggled.connect(lambda on: controller.set_mirror(preview=on))
+        self.mirror_output_check = QCheckBox("Mirror output (T)")
+        self.mirror_output_check.toggled.connect(lambda on: controller.set_mirror(output=on))
+        self.passthrough_check = QCheckBox("Show the camera instead of the avatar (0)")
+        self.passthrough_check.toggled.connect(controller.set_passthrough)
+
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_slider, 1)
+        strength_row.addWidget(self.strength_label)
+        form = QFormLayout(self)
+        form.addRow("Overlay", self.overlay_slider)
+        form.addRow("Strength", strength_row)
+        form.addRow(self.landmarks_check)
+        form.addRow(self.mirror_preview_check)
+        form.addRow(self.mirror_output_check)
+        form.addRow(self.passthrough_check)
+        self.sync()
+
+    def sync(self) -> None:
+        """Show the controller's settings (no commands are sent)."""
+        settings = self._controller.settings
+        pairs = (
+            (self.mirror_preview_check, settings.mirror_preview),
+            (self.mirror_output_check, settings.mirror_output),
+            (self.passthrough_check, settings.passthrough),
+        )
+        for check, value in pairs:
+            with QSignalBlocker(check):
+                check.setChecked(value)
+        with QSignalBlocker(self.strength_slider):
+            self.strength_slider.setValue(round(settings.engine_options.strength * 100))
+        self._show_strength()
+
+    def step_overlay(self, steps: int) -> None:
+        self.overlay_slider.setValue(self.overlay_slider.value() + steps * OVERLAY_STEP)
+
+    def _on_overlay(self, value: int) -> None:
+        self._preview.overlay = value / 100.0
+
+    def _on_landmarks(self, on: bool) -> None:
+        self._preview.show_landmarks = on
+
+    def _on_strength(self, value: int) -> None:
+        self._controller.set_strength(value / 100.0)
+        self._show_strength()
+
+    def _show_strength(self) -> None:
+        self.strength_label.setText(f"{self.strength_slider.value() / 100:.2f}")
