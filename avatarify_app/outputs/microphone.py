@@ -50,8 +50,12 @@ class SoundDeviceInput:
                 "(on Debian/Ubuntu: sudo apt install libportaudio2)"
             ) from exc
         self._callback = callback
+        which = "the default microphone" if device is None else f"microphone {device!r}"
         try:
             info = sounddevice.query_devices(device, "input")
+        except (sounddevice.PortAudioError, ValueError) as exc:
+            raise DeviceError(f"{which} was not found ({exc})") from exc
+        try:
             self.rate = int(info["default_samplerate"])
             self.channels = max(1, min(channels, int(info["max_input_channels"])))
             self.name = str(info["name"])
@@ -64,7 +68,6 @@ class SoundDeviceInput:
             )
             self._stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
-            which = "the default microphone" if device is None else f"microphone {device!r}"
             raise DeviceError(f"{which} could not be opened ({exc})") from exc
         logger.info("microphone %s open at %d Hz x%d", self.name, self.rate, self.channels)
 

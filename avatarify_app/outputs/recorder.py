@@ -111,7 +111,7 @@ class RecorderSink:
             try:
                 self._audio = self._audio_input_factory(self.microphone, self._on_audio)
             except DeviceError as exc:
-                logger.warning("recording without sound: %s", exc)
+                logger.info("recording without sound: %s", exc)
                 self._on_message(
                     UserMessage(MessageLevel.WARNING, f"Recording without sound: {exc}.", key="recording")
                 )

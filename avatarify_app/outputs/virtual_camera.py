@@ -81,7 +81,8 @@ class VirtualCameraSink:
                 virtual_camera_fix(),
             ) from None
         except RuntimeError as exc:
-            reasons = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            # pyvirtualcam lists one line per backend tried: keep each, as one clause.
+            reasons = "; ".join(line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip())
             raise VirtualCameraError(
                 f"no virtual camera found ({reasons or 'no backend for this OS'})", virtual_camera_fix()
             ) from exc

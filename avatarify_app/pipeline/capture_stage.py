@@ -31,9 +31,10 @@ class SetSource:
 
 
 class CaptureStage(Stage):
-    """Opens the source, paces reads when the source does not (files, demo), stamps ``t_capture`` and
-    hands frames on (newest wins). A source that fails to open or stops delivering is closed and
-    reopened with growing delays; the user hears about it once, and again when it is back."""
+    """Opens the source, paces reads when the source does not (files, demo), stamps ``t_capture``
+    and hands frames on (newest wins; frames replaced before ``consumer_ready`` is set are not
+    counted). A source that fails to open or stops delivering is closed and reopened with growing
+    delays; the user hears about it once, and again when it is back."""
 
     def __init__(
         self,
@@ -43,8 +44,11 @@ class CaptureStage(Stage):
         stats: PipelineStats,
         stop: threading.Event,
         emit: Emit,
+        consumer_ready: threading.Event | None = None,
     ) -> None:
         super().__init__("capture", stop, emit)
+        # Frames replaced while the inference stage still loads its models are not counted as drops.
+        self._consumer_ready = consumer_ready
         self._spec = spec
         self._source_factory = source_factory
         self._out = out
@@ -93,7 +97,7 @@ class CaptureStage(Stage):
         frame = Frame(image=image, index=self._index, t_capture=time.monotonic())
         self._index += 1
         self._stats.count_input()
-        if self._out.put(frame):
+        if self._out.put(frame) and (self._consumer_ready is None or self._consumer_ready.is_set()):
             self._stats.count_dropped()
 
     def _open_source(self) -> None:
@@ -117,7 +121,7 @@ class CaptureStage(Stage):
         """The source failed to open or stopped: tell the user once, wait, then try again."""
         self._close_source()
         if not self._failing:
-            logger.warning("source unavailable: %s", exc)
+            logger.info("source unavailable: %s", exc)
             self._post(MessageLevel.WARNING, f"{as_sentence(str(exc))} Retrying…", key="camera")
             self._failing = True
         self._wait(self._backoff)

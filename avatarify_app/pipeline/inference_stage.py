@@ -83,8 +83,10 @@ class InferenceStage(Stage):
         stop: threading.Event,
         emit: Emit,
         tracker_factory: TrackerFactory | None = None,
+        ready: threading.Event | None = None,
     ) -> None:
         super().__init__("inference", stop, emit)
+        self.ready = ready or threading.Event()  # set once the tracker, engine and avatar are loaded
         self._settings = settings
         self._engine_factory = engine_factory
         self._tracker_factory = tracker_factory or (lambda: FaceTracker(TrackerOptions()))
@@ -107,6 +109,7 @@ class InferenceStage(Stage):
         self._report(lambda: self._load_avatar(settings.avatar), key="avatar")
         if self._avatar is None and settings.avatar is not None:
             self._report(lambda: self._load_avatar(None), key="avatar")
+        self.ready.set()
 
     def _apply(self, command: object) -> None:
         self._rerun = True

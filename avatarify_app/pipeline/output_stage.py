@@ -126,7 +126,7 @@ class OutputStage(Stage):
             sink.open((vcam_settings.width, vcam_settings.height), vcam_settings.fps)
         except AvatarifyError as exc:
             fix = exc.fix if isinstance(exc, VirtualCameraError) else None
-            logger.warning("virtual camera unavailable: %s", exc)
+            logger.info("virtual camera unavailable: %s", exc)
             text = f"{as_sentence(str(exc))} The preview keeps running."
             if fix:
                 text += f" To get a virtual camera, {fix}."

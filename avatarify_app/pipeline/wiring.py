@@ -66,13 +66,15 @@ class Pipeline:
 
 def build_pipeline(settings: LiveSettings, factories: Factories, emit: Emit) -> Pipeline:
     """capture -> (newest wins) -> inference -> (newest wins) -> output -> sinks. Not yet started."""
-    stop, stats = threading.Event(), PipelineStats()
+    stop, ready, stats = threading.Event(), threading.Event(), PipelineStats()
     frames: LatestQueue[Frame] = LatestQueue(maxsize=1)
     processed: LatestQueue[ProcessedFrame] = LatestQueue(maxsize=1)
-    capture = CaptureStage(settings.source, factories.source, out=frames, stats=stats, stop=stop, emit=emit)
+    capture = CaptureStage(
+        settings.source, factories.source, out=frames, stats=stats, stop=stop, emit=emit, consumer_ready=ready
+    )
     inference = InferenceStage(
         settings, factories.engine, inp=frames, out=processed, stats=stats, stop=stop, emit=emit,
-        tracker_factory=factories.tracker,
+        tracker_factory=factories.tracker, ready=ready,
     )  # fmt: skip
     output = OutputStage(
         settings, inp=processed, stats=stats, stop=stop, emit=emit,
