@@ -44,7 +44,7 @@ class SoundDeviceInput:
     def __init__(self, device: str | int | None, callback: AudioCallback, channels: int = 1) -> None:
         try:
             import sounddevice
-        except OSError as exc:  # the PortAudio library itself is missing
+        except (OSError, ImportError) as exc:  # OSError: the PortAudio library itself is missing
             raise DeviceError(
                 "no audio library found, so no microphone can be recorded "
                 "(on Debian/Ubuntu: sudo apt install libportaudio2)"

@@ -238,8 +238,12 @@ class Mp4Writer:
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutputError(f"{path}: the disk is full; the recording stopped (what was written is kept)")
+    if exc.errno == errno.EFBIG:
+        return OutputError(
+            f"{path}: the file reached the size limit; the recording stopped (what was written is kept)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(f"{path}: not allowed to write here; choose another folder")
     if exc.errno == errno.ENOENT:

@@ -192,3 +192,32 @@ def test_read_audio_round_trips_what_mp4writer_wrote(tmp_path: Path) -> None:
 def test_read_audio_rejects_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         read_audio(tmp_path / "nothing.mp4")
+
+
+@pytest.mark.parametrize("clock_error", [+0.001, -0.001])
+def test_audio_follows_the_shared_clock_when_the_sound_card_drifts(
+    tmp_path: Path, clock_error: float
+) -> None:
+    """A sound card running 0.1 % fast or slow (3.6 s an hour) stays within a frame of the picture
+    after a minute, because blocks carry their times on the shared clock."""
+    path, rate, block = tmp_path / "drift.mp4", 16000, 160
+    true_rate = rate * (1 + clock_error)  # samples the card really delivers per second
+    beep_at = 59.0
+    with Mp4Writer(path, size=(64, 48), fps=2, audio_rate=rate) as writer:
+        n_blocks = int(60 * true_rate / block)
+        for k in range(n_blocks):
+            t = k * block / true_rate
+            samples = np.zeros((block, 1), np.float32)
+            if beep_at <= t < beep_at + 0.1:
+                samples[:, 0] = 0.8 * np.sin(2 * np.pi * 440 * (t + np.arange(block) / true_rate))
+            writer.write_audio(samples, t=t)
+            if k % int(true_rate / block / 2) == 0:  # two frames a second, white at the beep
+                frame_t = round(t * 2) / 2
+                writer.write_video(
+                    np.full((48, 64, 3), 255 if frame_t == beep_at else 0, np.uint8), t=frame_t
+                )
+
+    (white,) = _white_frame_times(path)
+    beep = _first_loud_audio_time(path)
+    assert beep is not None
+    assert abs(beep - white) < 1 / 30, f"after a minute: video at {white:.3f} s, audio at {beep:.3f} s"

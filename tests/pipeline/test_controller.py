@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from avatarify_app.capture import create_source
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
-from avatarify_app.engines.base import EngineOptions
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
 from avatarify_app.errors import CheckpointError
 from avatarify_app.frames import MessageLevel
 from avatarify_app.pipeline.controller import Controller
@@ -27,27 +26,8 @@ from avatarify_app.pipeline.events import (
     VirtualCameraChanged,
 )
 from tests.fakes import EventLog, FakeWebcam, StillEngine, VirtualCameraLog, frame_stamp
-from tests.pipeline.conftest import MEMORY_BACKEND
-
-VCAM_SIZE = 128  # the StillEngine's output size too, so frames reach the camera pixel for pixel
-
-
-def _settings(driving_video: Path, media_dir: Path, **changes) -> LiveSettings:
-    base = LiveSettings(
-        source=SourceSpec(kind="video", path=driving_video),
-        avatar=media_dir / "avatar_mona_lisa.jpg",
-        engine_options=EngineOptions(size=VCAM_SIZE),
-        virtual_camera=VirtualCameraSettings(
-            width=VCAM_SIZE, height=VCAM_SIZE, fps=30.0, backend=MEMORY_BACKEND
-        ),
-    )
-    return _replace(base, **changes)
-
-
-def _replace(settings: LiveSettings, **changes) -> LiveSettings:
-    import dataclasses
-
-    return dataclasses.replace(settings, **changes)
+from tests.pipeline.conftest import VCAM_SIZE
+from tests.pipeline.conftest import live_settings as _settings
 
 
 def _message(level: MessageLevel, key: str, contains: str = ""):
@@ -64,28 +44,6 @@ def _message(level: MessageLevel, key: str, contains: str = ""):
 
 def _frames(count_after: int = 0):
     return lambda event: isinstance(event, FramesReady) and event.index >= count_after
-
-
-@pytest.fixture
-def events() -> EventLog:
-    return EventLog()
-
-
-@pytest.fixture
-def controller_factory(events: EventLog, still_engine_factory):
-    """Builds controllers that report to ``events`` (StillEngine unless told) and stops them after."""
-    built: list[Controller] = []
-
-    def build(settings: LiveSettings, **seams) -> Controller:
-        seams.setdefault("engine_factory", still_engine_factory)
-        controller = Controller(settings, **seams)
-        controller.subscribe(events.append)
-        built.append(controller)
-        return controller
-
-    yield build
-    for controller in built:
-        controller.stop()
 
 
 def test_clip_reaches_the_virtual_camera_in_order_at_a_steady_rate(

@@ -1,0 +1,195 @@
+"""Recording from the live pipeline: real mp4 files, a real PortAudio microphone (PulseAudio)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from avatarify_app.config import VirtualCameraSettings
+from avatarify_app.errors import DeviceError
+from avatarify_app.frames import MessageLevel
+from avatarify_app.outputs.audio_file import read_audio
+from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged
+from tests.fakes import EventLog
+from tests.pipeline.conftest import PulseMicrophone, live_settings, write_tone_wav
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NO_VCAM = VirtualCameraSettings(enabled=False)
+
+
+def _stream_ends(path: Path) -> tuple[float, float | None, int]:
+    """(end of the video, end of the audio or None, video frames) in seconds, from decoded frames."""
+    with av.open(str(path)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    audio_end = None
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            last = None
+            for frame in container.decode(audio=0):
+                last = frame
+            assert last is not None
+            audio_end = float(last.time) + last.samples / last.sample_rate
+    return times[-1] + step, audio_end, len(times)
+
+
+def _record(controller, events: EventLog, path: Path, seconds: float, **kwargs) -> None:
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady))
+    controller.start_recording(path, **kwargs)
+    events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path == path and e.elapsed_s >= seconds)
+    controller.stop_recording()
+    events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path is None)
+    controller.stop()
+
+
+@pytest.mark.slow
+def test_recording_with_a_real_microphone_keeps_sound_and_picture_together(
+    pulse_microphone: PulseMicrophone,
+    controller_factory,
+    events: EventLog,
+    driving_video: Path,
+    media_dir: Path,
+    tmp_path: Path,
+) -> None:
+    tone = write_tone_wav(tmp_path / "tone.wav", seconds=20)
+    path = tmp_path / "live.mp4"
+    controller = controller_factory(live_settings(driving_video, media_dir, virtual_camera=NO_VCAM))
+    player = pulse_microphone.play(tone)
+    try:
+        _record(controller, events, path, seconds=4.0, microphone=pulse_microphone.device)
+    finally:
+        player.terminate()
+        player.wait(timeout=5)
+
+    assert not [m for m in events.messages() if "without sound" in m], events.messages()
+    video_end, audio_end, frames = _stream_ends(path)
+    assert audio_end is not None, "the file has no audio stream"
+    assert abs(video_end - audio_end) < 0.1, f"video ends at {video_end:.3f} s, audio at {audio_end:.3f} s"
+    assert frames >= 4 * 30 * 0.9
+    result = read_audio(path)
+    assert result is not None
+    samples, rate = result
+    middle = samples[len(samples) // 4 : 3 * len(samples) // 4]
+    assert np.sqrt(np.mean(middle**2)) > 0.05, "the microphone did not hear the tone played into it"
+    saved = [m for m in events.messages() if m.startswith("info: Saved")]
+    assert saved == [f"info: Saved {path} (4 s)."] or saved == [f"info: Saved {path} (5 s)."]
+
+
+def test_recording_without_a_microphone_is_video_only(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    def no_microphone(device, callback):
+        raise DeviceError("the default microphone was not found")
+
+    path = tmp_path / "silent.mp4"
+    settings = live_settings(driving_video, media_dir, virtual_camera=NO_VCAM)
+    controller = controller_factory(settings, audio_input_factory=no_microphone)
+    _record(controller, events, path, seconds=1.0)
+
+    assert "warning: Recording without sound: the default microphone was not found." in events.messages()
+    video_end, audio_end, frames = _stream_ends(path)
+    assert audio_end is None
+    assert frames >= 25
+    assert read_audio(path) is None
+
+
+def test_recording_without_portaudio_is_video_only(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails, as without the package
+    path = tmp_path / "silent.mp4"
+    controller = controller_factory(live_settings(driving_video, media_dir, virtual_camera=NO_VCAM))
+    _record(controller, events, path, seconds=1.0)
+
+    warnings = [m for m in events.messages() if "without sound" in m]
+    assert warnings == [
+        "warning: Recording without sound: no audio library found, so no microphone can be recorded "
+        "(on Debian/Ubuntu: sudo apt install libportaudio2)."
+    ]
+    assert _stream_ends(path)[1] is None
+
+
+def test_recording_to_a_missing_folder_is_reported(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "no" / "such" / "folder" / "out.mp4"
+    controller = controller_factory(live_settings(driving_video, media_dir, virtual_camera=NO_VCAM))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady))
+    controller.start_recording(path)
+    error = events.wait_for(
+        lambda e: (
+            isinstance(e, MessagePosted)
+            and e.message.key == "recording"
+            and e.message.level is MessageLevel.ERROR
+        )
+    )
+    stopped = events.wait_for(lambda e: isinstance(e, RecordingChanged))
+    seen = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 3)  # live mode carries on
+    controller.stop()
+
+    assert error.message.text == (
+        f"{path}: the folder {path.parent} does not exist; choose an existing folder."
+    )
+    assert stopped.path is None
+    assert not path.exists()
+
+
+def test_recording_can_run_twice_in_one_session(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    settings = live_settings(driving_video, media_dir, virtual_camera=NO_VCAM)
+    controller = controller_factory(settings, audio_input_factory=_no_microphone)
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady))
+    for name in ("one.mp4", "two.mp4"):
+        path = tmp_path / name
+        controller.start_recording(path)
+        events.wait_for(
+            lambda e, p=path: isinstance(e, RecordingChanged) and e.path == p and e.elapsed_s >= 0.5
+        )
+        controller.stop_recording()
+        events.wait_for(
+            lambda e, p=path: isinstance(e, RecordingChanged) and e.path is None and e.elapsed_s > 0
+        )
+    controller.stop()
+    for name in ("one.mp4", "two.mp4"):
+        assert _stream_ends(tmp_path / name)[2] >= 10
+
+
+def _no_microphone(device, callback):
+    raise DeviceError("no microphone")
+
+
+@pytest.mark.slow
+def test_killed_live_recording_leaves_a_playable_file(driving_video: Path, tmp_path: Path) -> None:
+    path = tmp_path / "killed.mp4"
+    command = [
+        sys.executable, "-m", "avatarify_app", "live", "--video", str(driving_video),
+        "--no-virtual-camera", "--record", str(path),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # one metrics line a second; "REC  3 s" once 3 s are recorded
+            if "REC" in line and float(line.split("REC")[1].split()[0]) >= 3:
+                break
+        else:
+            pytest.fail("avatarify live ended before recording 3 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    video_end, _, frames = _stream_ends(path)
+    assert frames >= 30, "at least the fragments finished before the kill must decode"
+    assert video_end >= 1.0
