@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -91,11 +92,15 @@ class Mp4Writer:
             self._audio = self._container.add_stream("aac", rate=audio_rate)
             self._audio.layout = _LAYOUTS[audio_channels]
             self._audio.time_base = Fraction(1, audio_rate)
+        self._regular_file = False
+        self._good_size: int | None = None
         try:
             self._container.start_encoding()  # creates the file now, so a bad path fails here
         except OSError as exc:
             self._closed = True
             raise _output_error(self.path, exc) from exc
+        self._regular_file = self.path.is_file()
+        self._note_good_size()
         logger.info(
             "writing %s: %dx%d at %.3g fps%s",
             self.path,
@@ -212,14 +217,32 @@ class Mp4Writer:
         except OSError as exc:
             self._abort()
             raise _output_error(self.path, exc) from exc
+        self._note_good_size()
+
+    def _note_good_size(self) -> None:
+        """Remember the file's size: each mux call leaves it on a fragment boundary (flush_packets)."""
+        if self._regular_file:
+            try:
+                self._good_size = os.path.getsize(self.path)
+            except OSError:
+                self._regular_file = False
 
     def _abort(self) -> None:
-        """Close after a write error, keeping the fragments already on disk."""
+        """Close after a write error, keeping the fragments already on disk.
+
+        A failed write may have left part of a fragment (a short write as the disk filled up); the file
+        is cut back to the last whole fragment so that it decodes to its end.
+        """
         self._closed = True
         try:
             self._container.close()
         except OSError:
             logger.debug("closing %s after a write error failed too", self.path, exc_info=True)
+        if self._regular_file and self._good_size is not None:
+            try:
+                os.truncate(self.path, self._good_size)
+            except OSError:
+                logger.warning("could not cut %s back to its last whole fragment", self.path, exc_info=True)
 
     def _check_open(self) -> None:
         if self._closed:
