@@ -1,0 +1,152 @@
+"""Inference-only convolutions that pick a fast algorithm for each input size (CPU float32).
+
+On a CPU, 3x3 and 7x7 convolutions run 2.5 to 5 times faster through NNPACK's Winograd and FFT
+kernels than through the direct (oneDNN) kernels torch uses for a batch of one; torch only calls
+NNPACK by itself for batches of 16 or more. Measured per layer on this project's 2-core CPU, one thread,
+torch 2.13 (bench/fomm_engine.py): a bottleneck conv 256->256 at 64x64 takes 44 ms direct, 29 ms with
+``winograd.py`` and 18 ms with NNPACK; the final 7x7 conv 64->3 at 256x256 63 ms direct, 12 ms NNPACK.
+NNPACK is not in every torch build (Windows wheels lack it): then ``winograd.py`` serves the large 3x3
+convs. Results differ from the direct convolution by about 1e-5 of the output's scale.
+
+An upsampling conv (2x nearest, then 3x3) runs as four phase kernels on the low-resolution input
+followed by a pixel shuffle (``winograd.subpixel_weight``), which needs 2.25x fewer multiply-adds.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avatarify_app.engines.fomm.winograd import filter_transform, subpixel_weight, winograd_conv3x3
+
+logger = logging.getLogger(__name__)
+
+# Below these sizes the direct kernels are as fast (measured as in the module docstring).
+_MIN_FAST_PIXELS = 16 * 16  # output pixels for NNPACK
+_MIN_SUBPIXEL_PIXELS = 32 * 32  # low-resolution input pixels for the sub-pixel form of an upsampling conv
+_MIN_WINOGRAD_CHANNELS = 128  # input channels for our own Winograd (when NNPACK is missing)
+_MIN_WINO_PIXELS = 64 * 64  # output pixels for our own Winograd
+
+
+class Algorithm(enum.Enum):
+    DIRECT = "direct"  # F.conv2d
+    NNPACK = "nnpack"  # torch._nnpack_spatial_convolution
+    WINOGRAD = "winograd"  # winograd.winograd_conv3x3, 3x3 only
+
+
+def nnpack_available() -> bool:
+    """Whether this torch build has NNPACK; the call also initializes it (needed before first use)."""
+    try:
+        return bool(torch._nnpack_available())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``norm(conv(x))`` as one conv, with the running statistics (eval mode).
+
+    Shape:
+        returns weight (C_out, C_in, k, k), bias (C_out,)
+    """
+    scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+    weight = conv.weight.detach() * scale.view(-1, 1, 1, 1)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(norm.running_mean)
+    return weight, (bias - norm.running_mean) * scale + norm.bias.detach()
+
+
+class FrozenConv2d(nn.Module):
+    """A fixed convolution (stride 1, square zero padding), optionally after a 2x nearest upsampling.
+
+    ``algorithm``: None picks per input size (NNPACK when available and the output is at least 16x16,
+    else Winograd for large 3x3 convs, else direct); an ``Algorithm`` forces one (tests). Off the CPU,
+    or for other dtypes, it is always the direct convolution.
+
+    Shape:
+        x: (B, C_in, H, W) -> (B, C_out, H', W') as ``F.conv2d`` (of the upsampled input) gives
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        padding: int,
+        *,
+        upsample: bool = False,
+        algorithm: Algorithm | None = None,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.detach().clone().contiguous())
+        self.register_buffer("bias", None if bias is None else bias.detach().clone().contiguous())
+        self.padding = padding
+        self.upsample = upsample
+        self.algorithm = algorithm
+        self.kernel_size = weight.shape[-1]
+        self._nnpack = nnpack_available()
+        self._subpixel: tuple[torch.Tensor, torch.Tensor | None] | None = None  # (4 C_out, C_in, 3, 3)
+        self._winograd: dict[bool, torch.Tensor] = {}  # subpixel -> filter_transform of that weight
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k, _ = self.weight.shape
+        return f"{c_in}, {c_out}, kernel_size={k}, padding={self.padding}, upsample={self.upsample}"
+
+    def choose(self, x: torch.Tensor) -> tuple[Algorithm, bool]:
+        """The algorithm for input ``x``, and whether to use the sub-pixel form (upsampling convs)."""
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            return Algorithm.DIRECT, False
+        h, w = x.shape[2:]
+        out_pixels = h * w * (4 if self.upsample else 1)
+        is_3x3 = self.kernel_size == 3 and self.padding == 1
+        algorithm = self.algorithm
+        if algorithm is None:
+            if self._nnpack and out_pixels >= _MIN_FAST_PIXELS:
+                algorithm = Algorithm.NNPACK
+            elif is_3x3 and self.weight.shape[1] >= _MIN_WINOGRAD_CHANNELS and out_pixels >= _MIN_WINO_PIXELS:
+                algorithm = Algorithm.WINOGRAD
+            else:
+                algorithm = Algorithm.DIRECT
+        if algorithm is Algorithm.WINOGRAD and not is_3x3:
+            algorithm = Algorithm.DIRECT
+        subpixel = (
+            self.upsample
+            and is_3x3
+            and algorithm is not Algorithm.DIRECT
+            and (self.algorithm is not None or h * w >= _MIN_SUBPIXEL_PIXELS)
+        )
+        return algorithm, subpixel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        algorithm, subpixel = self.choose(x)
+        if subpixel:
+            weight, bias = self._subpixel_weights()
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2)
+            weight, bias = self.weight, self.bias
+        if algorithm is Algorithm.NNPACK:
+            try:
+                out = torch._nnpack_spatial_convolution(x.contiguous(), weight, bias, [self.padding] * 2)
+            except RuntimeError:
+                logger.warning("NNPACK failed on a %s input: using the direct convolution", tuple(x.shape))
+                self._nnpack = False
+                self.algorithm = None if self.algorithm is None else Algorithm.DIRECT
+                out = F.conv2d(x, weight, bias, padding=self.padding)
+        elif algorithm is Algorithm.WINOGRAD:
+            if subpixel not in self._winograd:
+                self._winograd[subpixel] = filter_transform(weight).to(x.device)
+            out = winograd_conv3x3(x.contiguous(), self._winograd[subpixel], bias)
+        else:
+            out = F.conv2d(x, weight, bias, padding=self.padding)
+        return F.pixel_shuffle(out, 2) if subpixel else out
+
+    def _subpixel_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._subpixel is None:
+            c_out, c_in = self.weight.shape[:2]
+            # (phase, C_out) -> (C_out, phase): the channel order pixel_shuffle reads.
+            weight = subpixel_weight(self.weight).view(4, c_out, c_in, 3, 3).transpose(0, 1)
+            bias = None if self.bias is None else self.bias.repeat_interleave(4)
+            self._subpixel = (weight.reshape(4 * c_out, c_in, 3, 3).contiguous(), bias)
+        return self._subpixel
