@@ -12,6 +12,7 @@ import pytest
 
 from avatarify_app.capture import create_source
 from avatarify_app.config import SourceSpec, VirtualCameraSettings
+from avatarify_app.engines.base import EngineOptions
 from avatarify_app.errors import CheckpointError
 from avatarify_app.frames import MessageLevel
 from avatarify_app.pipeline.controller import Controller
@@ -312,3 +313,28 @@ def test_commands_while_stopped_change_the_settings(
         "warning: Start live mode before recording.",
     ]
     assert controller.state is PipelineState.STOPPED
+
+
+def test_real_mesh_engine_animates_the_clip_live(
+    events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    settings = _settings(driving_video, media_dir, engine_options=EngineOptions(size=256))
+    controller = Controller(settings)  # the real engine factory: engines.create_engine("mesh")
+    controller.subscribe(events.append)
+    controller.start()
+    try:
+        engine = events.wait_for(lambda e: isinstance(e, EngineChanged))
+        events.wait_for(lambda e: isinstance(e, FramesReady) and e.face_found)
+        controller.calibrate()
+        events.wait_for(lambda e: isinstance(e, Calibrated))
+        first = len(events.of(FramesReady))
+        events.wait_for(lambda e: isinstance(e, FramesReady), count=first + 20)
+        assert vcam_log.wait_for(20)
+    finally:
+        controller.stop()
+
+    assert (engine.name, engine.device) == ("mesh", "CPU")
+    outputs = [e.output for e in events.of(FramesReady)[first:]]
+    assert all(o.shape == (256, 256, 3) and o.dtype == np.uint8 for o in outputs)
+    assert any(not np.array_equal(outputs[0], o) for o in outputs[1:]), "the avatar never moved"
+    assert not [m for m in events.messages() if m.startswith("error")], events.messages()
