@@ -23,8 +23,10 @@ cp resources/avatarify.desktop dist/avatarify/
 cp packaging/install_linux.sh dist/avatarify/
 
 archive="dist/avatarify-${version}-linux-$(uname -m).tar.gz"
+start=$(date +%s)
 tar -C dist -czf "$archive" avatarify
+pack_seconds=$(( $(date +%s) - start ))
 
-echo "build time: ${seconds} s"
+echo "build time: ${seconds} s (PyInstaller), ${pack_seconds} s (tar.gz)"
 echo "bundle: $(du -sh dist/avatarify | cut -f1) in dist/avatarify ($(find dist/avatarify -type f | wc -l) files)"
 echo "archive: $(du -sh "$archive" | cut -f1) $archive"

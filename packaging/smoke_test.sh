@@ -21,7 +21,11 @@ echo "== doctor"
 start=$(date +%s)
 "$app" doctor --json > doctor.json || { cat doctor.json; echo "doctor found a failure" >&2; exit 1; }
 echo "doctor ok in $(( $(date +%s) - start )) s: $(grep -c '"status": "warn"' doctor.json) warnings"
-grep -q '"name": "face tracking run",' doctor.json
+# Every part must have made it into the bundle: a missing module shows as a warning, not a failure.
+for part in torch "face tracking run" "gui toolkit" recording; do
+  grep -A1 "\"name\": \"$part\"," doctor.json | grep -q '"status": "ok"' \
+    || { cat doctor.json; echo "doctor: $part is not ok in the bundle" >&2; exit 1; }
+done
 
 echo "== models list"
 "$app" models list --no-verify

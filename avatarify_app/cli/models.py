@@ -88,7 +88,8 @@ def run_import(args: argparse.Namespace) -> int:
 def run_fetch(args: argparse.Namespace) -> int:
     models_dir = default_models_dir(args.models_dir)
     entry = find_entry(load_registry(), args.name)
-    print(f"{entry.name}: licence {entry.licence}", file=sys.stderr)
+    if args.url or entry.urls:
+        print(f"{entry.name}: licence {entry.licence}", file=sys.stderr)
     bar = ProgressLine(entry.name, sys.stderr)
     try:
         result = fetch_model(entry, models_dir, args.url, on_progress=bar.update, force=args.force)

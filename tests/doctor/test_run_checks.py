@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,16 @@ def test_the_text_report_puts_each_fix_under_its_finding() -> None:
     assert (
         lines[-1] == "1 ok, 1 warnings, 0 failures: the app can run; the warnings say what it cannot do here."
     )
+
+
+def test_the_installed_command_reports_and_exits_0(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarify_app", "doctor", "--no-devices", "--models-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "warnings, 0 failures: the app can run" in result.stdout.splitlines()[-1]

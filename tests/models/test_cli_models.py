@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,17 @@ def test_progress_line_redraws_one_line() -> None:
     assert text.count("\n") == 1
     assert text.endswith("\n")
     assert "100%" in text.rsplit("\r", 1)[1]
+
+
+def test_a_user_error_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarify_app", "models", "fetch", "vox-cpk", "--models-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("avatarify: no download address is known for vox-cpk")
+    assert result.stderr.count("\n") == 1
