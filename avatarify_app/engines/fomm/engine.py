@@ -137,7 +137,7 @@ class FommEngine(Engine):
             self.device, self._dtype, memory_format=memory_format
         )
         if compute.is_cpu:
-            logger.warning(
+            logger.info(
                 "FOMM runs on the CPU (%d threads): expect about 0.5 s a frame on 2 cores; a CUDA GPU "
                 "makes it real-time",
                 torch.get_num_threads(),
