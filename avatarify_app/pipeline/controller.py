@@ -113,10 +113,11 @@ class Controller:
         """The settings in effect (updated as commands succeed)."""
         return self._settings
 
-    def totals(self) -> RunTotals | None:
-        """Figures since the last start (frames, drops, latency percentiles); None before any start."""
+    def totals(self, since: float | None = None) -> RunTotals | None:
+        """Figures since the last start (frames, drops; latency percentiles over frames output after
+        ``since``, a ``time.monotonic()`` value); None before any start."""
         stats = self._stats
-        return stats.totals() if stats is not None else None
+        return stats.totals(since) if stats is not None else None
 
     # -- events -------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:

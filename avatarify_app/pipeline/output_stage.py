@@ -226,7 +226,7 @@ class OutputStage(Stage):
                 sink.write(image, now)
             except Exception as exc:
                 self._drop_sink(sink, exc)
-        self._stats.record_output(latency_ms)
+        self._stats.record_output(latency_ms, now)
 
     def _drop_sink(self, sink: Sink, exc: Exception) -> None:
         if isinstance(exc, AvatarifyError):

@@ -39,7 +39,7 @@ class PipelineStats:
         self._window_out = 0
         self._window_infer_ms: list[float] = []
         self._window_latency_ms: list[float] = []
-        self._all_latency_ms: deque[float] = deque(maxlen=MAX_LATENCIES)
+        self._all_latency_ms: deque[tuple[float, float]] = deque(maxlen=MAX_LATENCIES)  # (t_output, ms)
         self._frames_in = 0
         self._frames_out = 0
         self._fresh_out = 0
@@ -60,15 +60,16 @@ class PipelineStats:
             self._window_infer_ms.append(duration_ms)
             self._face_found = face_found
 
-    def record_output(self, latency_ms: float | None) -> None:
+    def record_output(self, latency_ms: float | None, t_output: float | None = None) -> None:
         """One frame written to the sinks; ``latency_ms`` (capture to output) for fresh frames only."""
+        t_output = time.monotonic() if t_output is None else t_output
         with self._lock:
             self._frames_out += 1
             self._window_out += 1
             if latency_ms is not None:
                 self._fresh_out += 1
                 self._window_latency_ms.append(latency_ms)
-                self._all_latency_ms.append(latency_ms)
+                self._all_latency_ms.append((t_output, latency_ms))
 
     def snapshot(self, now: float | None = None) -> Metrics:
         """Figures since the previous snapshot (rates per second) and drops since start."""
@@ -91,9 +92,11 @@ class PipelineStats:
             self._window_latency_ms = []
             return metrics
 
-    def totals(self) -> RunTotals:
+    def totals(self, since: float | None = None) -> RunTotals:
+        """Counts since start; latency percentiles over fresh frames output after ``since``
+        (``time.monotonic()``; None: since start, at most the last ``MAX_LATENCIES`` frames)."""
         with self._lock:
-            p50, p95 = _percentiles(list(self._all_latency_ms))
+            p50, p95 = _percentiles([ms for t, ms in self._all_latency_ms if since is None or t >= since])
             return RunTotals(
                 frames_in=self._frames_in,
                 frames_out=self._frames_out,
