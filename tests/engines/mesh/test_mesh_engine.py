@@ -129,3 +129,40 @@ def test_other_portraits_open_their_mouths(media_dir, avatar_file, driving_frame
     found = detect_face(engine.animate(driving_frames[138], driver))
     assert found.found
     assert mouth_opening(found.landmarks) >= 0.5 * mouth_opening(driver.landmarks)
+
+
+def _driver_with(track, edit):
+    from avatarify_app.tracking.face_mesh import track_from_landmarks
+
+    points = track.landmarks.copy()
+    edit(points)
+    return track_from_landmarks(points)
+
+
+def test_a_blink_closes_the_avatars_eyes(engine, driving_frames, neutral_track):
+    from avatarify_app.tracking import landmarks as lm
+
+    def close_eyes(points):
+        for ring in (lm.RIGHT_EYE, lm.LEFT_EYE):
+            idx = list(ring)
+            middle = points[idx, 1].mean()
+            points[idx, 1] = middle + (points[idx, 1] - middle) * 0.1
+
+    out = engine.animate(driving_frames[0], _driver_with(neutral_track, close_eyes))
+    rest = lm.eye_opening(detect_face(engine.avatar_canvas).landmarks)
+    assert lm.eye_opening(detect_face(out).landmarks) < 0.8 * rest
+
+
+def test_irises_move_the_gaze(engine, driving_frames, neutral_track):
+    from avatarify_app.tracking import landmarks as lm
+
+    irises = [lm.RIGHT_IRIS_CENTER, *lm.RIGHT_IRIS_RING, lm.LEFT_IRIS_CENTER, *lm.LEFT_IRIS_RING]
+
+    def look_aside(points):
+        points[irises, 0] += 4.0
+
+    out = engine.animate(driving_frames[0], _driver_with(neutral_track, look_aside))
+    before = detect_face(engine.avatar_canvas).landmarks
+    after = detect_face(out).landmarks
+    centres = [lm.RIGHT_IRIS_CENTER, lm.LEFT_IRIS_CENTER]
+    assert np.mean(after[centres, 0] - before[centres, 0]) > 1.0
