@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import av
-import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +24,6 @@ def _live(*args: str) -> subprocess.Popen:
     )
 
 
-@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_finishes_the_recording(driving_video: Path, tmp_path: Path) -> None:
     path = tmp_path / "live.mp4"
     with _live("--video", str(driving_video), "--no-virtual-camera", "--record", str(path)) as proc:

@@ -50,7 +50,6 @@ def _record(controller, events: EventLog, path: Path, seconds: float, **kwargs) 
     controller.stop()
 
 
-@pytest.mark.slow
 def test_recording_with_a_real_microphone_keeps_sound_and_picture_together(
     pulse_microphone: PulseMicrophone,
     controller_factory,
@@ -170,7 +169,6 @@ def _no_microphone(device, callback):
     raise DeviceError("no microphone")
 
 
-@pytest.mark.slow
 def test_killed_live_recording_leaves_a_playable_file(driving_video: Path, tmp_path: Path) -> None:
     path = tmp_path / "killed.mp4"
     command = [
