@@ -81,7 +81,7 @@ class RecorderSink:
         self._error: OutputError | None = None
         self._fps = 30.0
         self._size = (0, 0)
-        self._pending_video = 0  # frames queued and not yet encoded (guarded by the GIL's atomic += only)
+        self._pending_video = 0  # frames queued and not yet encoded (guarded by _pending_lock)
         self._pending_lock = threading.Lock()
         self._t_first: float | None = None
         self._t_last: float | None = None
@@ -97,6 +97,11 @@ class RecorderSink:
     @property
     def has_audio(self) -> bool:
         return self._audio is not None
+
+    @property
+    def error(self) -> OutputError | None:
+        """Why the recording stopped early (disk full...), or None."""
+        return self._error
 
     @property
     def failed(self) -> bool:

@@ -161,7 +161,8 @@ class OutputStage(Stage):
         self._emit(RecordingChanged(path=recorder.path, elapsed_s=0.0))
         self._post(MessageLevel.INFO, f"Recording to {recorder.path}.", key="recording")
 
-    def _close_recorder(self) -> None:
+    def _close_recorder(self, error_text: str | None = None) -> None:
+        """Finish the recording; tell the user it was saved, or why it stopped early."""
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return
@@ -170,7 +171,11 @@ class OutputStage(Stage):
             return
         recorder.close()
         self._emit(RecordingChanged(path=None, elapsed_s=recorder.elapsed_s))
-        if not recorder.failed:
+        if error_text is None and recorder.error is not None:
+            error_text = as_sentence(str(recorder.error))
+        if error_text is not None:
+            self._post(MessageLevel.ERROR, error_text, key="recording")
+        else:
             self._post(MessageLevel.INFO, f"Saved {recorder.path} ({recorder.elapsed_s:.0f} s).", "recording")
 
     def _sinks(self) -> list[Sink]:
@@ -236,8 +241,7 @@ class OutputStage(Stage):
             logger.error("%s failed", sink.name, exc_info=exc)
             text = f"The {sink.name} stopped after an unexpected error; details are in the log."
         if sink is self._recorder:
-            self._close_recorder()
-            self._post(MessageLevel.ERROR, text, key="recording")
+            self._close_recorder(error_text=text)
         elif sink is self._vcam:
             self._close_vcam()
             self._post(MessageLevel.ERROR, f"{text} The preview keeps running.", key="virtual_camera")
