@@ -132,8 +132,9 @@ class FommEngine(Engine):
         self._dtype = torch.float16 if self.fp16 else torch.float32
         memory_format = torch.contiguous_format if compute.is_cpu else torch.channels_last
         self._memory_format = memory_format
-        self._kp_detector = optimize_for_inference(kp_detector).to(self.device, memory_format=memory_format)
-        self._generator = optimize_for_inference(generator).to(
+        kp_detector = optimize_for_inference(kp_detector, inplace=True)
+        self._kp_detector = kp_detector.to(self.device, memory_format=memory_format)
+        self._generator = optimize_for_inference(generator, inplace=True).to(
             self.device, self._dtype, memory_format=memory_format
         )
         if compute.is_cpu:

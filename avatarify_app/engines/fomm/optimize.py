@@ -72,14 +72,17 @@ class FoldedResBlock(nn.Module):
         return self.conv2(out).add_(x)
 
 
-def optimize_for_inference(module: ModuleT, algorithm: Algorithm | None = None) -> ModuleT:
+def optimize_for_inference(
+    module: ModuleT, algorithm: Algorithm | None = None, *, inplace: bool = False
+) -> ModuleT:
     """An eval-mode copy of ``module`` with every conv block frozen (see the module docstring).
 
     Also freezes the bare 7x7 convs (``kp``, ``jacobian``, ``mask``, ``occlusion``, ``final``).
     ``algorithm`` forces one conv algorithm everywhere (tests); None picks per layer and input size.
-    The original is not modified. Gradients are off in the copy.
+    ``inplace``: swap the blocks of ``module`` itself instead of a copy (saves the copy's memory when
+    the original is not needed again). Gradients are off in the result.
     """
-    optimized = copy.deepcopy(module).eval()
+    optimized = (module if inplace else copy.deepcopy(module)).eval()
     _swap(optimized, algorithm)
     for p in optimized.parameters():
         p.requires_grad_(False)
