@@ -103,7 +103,11 @@ class VirtualCameraSink:
         if size != self._last_size:
             self._buffer[:] = 0  # the bars of a differently sized image would show otherwise
             self._last_size = size
-        self._camera.send(letterbox(image, (self.settings.width, self.settings.height), out=self._buffer))
+        frame = letterbox(image, (self.settings.width, self.settings.height), out=self._buffer)
+        try:
+            self._camera.send(frame)
+        except (RuntimeError, OSError) as exc:  # what the native backends raise when the device goes away
+            raise DeviceError(f"the virtual camera stopped taking frames ({exc})") from exc
 
     def close(self) -> None:
         if self._camera is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvirtualcam
 
 from avatarify_app.capture import create_source
 from avatarify_app.config import SourceSpec, VirtualCameraSettings
@@ -26,8 +27,8 @@ from avatarify_app.pipeline.events import (
     StateChanged,
     VirtualCameraChanged,
 )
-from tests.fakes import EventLog, FakeWebcam, StillEngine, VirtualCameraLog, frame_stamp
-from tests.pipeline.conftest import VCAM_SIZE
+from tests.fakes import EventLog, FakeWebcam, StillEngine, VirtualCameraLog, frame_stamp, memory_backend
+from tests.pipeline.conftest import MEMORY_BACKEND, VCAM_SIZE
 from tests.pipeline.conftest import live_settings as _settings
 
 
@@ -338,3 +339,52 @@ def test_real_mesh_engine_animates_the_clip_live(
     assert all(o.shape == (256, 256, 3) and o.dtype == np.uint8 for o in outputs)
     assert any(not np.array_equal(outputs[0], o) for o in outputs[1:]), "the avatar never moved"
     assert not [m for m in events.messages() if m.startswith("error")], events.messages()
+
+
+def test_engine_error_becomes_a_message_and_the_output_stays_alive(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    class FlakyEngine(StillEngine):
+        def animate(self, image, track):
+            if self.animated == 5:
+                self.animated += 1
+                raise RuntimeError("simulated engine bug")
+            return super().animate(image, track)
+
+    controller = controller_factory(
+        _settings(driving_video, media_dir),
+        engine_factory=lambda name, options, checkpoint: FlakyEngine(options),
+    )
+    controller.start()
+    error = events.wait_for(_message(MessageLevel.ERROR, "inference"))
+    sent = len(vcam_log.times)
+    assert vcam_log.wait_for(sent + 10)
+    seen = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 5)
+    controller.stop()
+    assert error.message.text == "Something went wrong in the inference stage; details are in the log."
+
+
+def test_failing_virtual_camera_is_dropped_and_live_mode_goes_on(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    class VanishingCamera(memory_backend(vcam_log)):
+        def send(self, frame):
+            if len(vcam_log.times) >= 5:
+                raise RuntimeError("device removed")
+            super().send(frame)
+
+    pyvirtualcam.register_backend(MEMORY_BACKEND, VanishingCamera)  # the vcam_log fixture unregisters it
+    controller = controller_factory(_settings(driving_video, media_dir))
+    controller.start()
+    error = events.wait_for(_message(MessageLevel.ERROR, "virtual_camera"))
+    off = events.wait_for(lambda e: isinstance(e, VirtualCameraChanged) and not e.active)
+    seen = len(events.of(FramesReady))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 5)
+    controller.stop()
+    assert error.message.text == (
+        "The virtual camera stopped taking frames (device removed). The preview keeps running."
+    )
+    assert off.fix is None
+    assert vcam_log.closed == 1
+    assert len(vcam_log.times) == 5
