@@ -201,3 +201,21 @@ def test_optimized_networks_equal_the_originals(tiny_models, images, algorithm):
         assert error < 1e-4, f"{key}: optimized ({algorithm}) differs by {error}"
     assert not any(p.requires_grad for p in fast_generator.parameters())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.modules()), "the original was modified"
+
+
+def test_half_precision_generator_follows_float32(tiny_models, images):
+    """The fp16 path (CUDA in the app; run here on the CPU's direct kernels) keeps its dtype throughout."""
+    kp_detector, generator = tiny_models
+    half = optimize_for_inference(generator).to(torch.float16)
+    source = images[0]
+    with torch.no_grad():
+        kp_src, kp_drv = kp_detector(source), kp_detector(images[1])
+        reference = generator(source, kp_source=kp_src, kp_driving=kp_drv)["prediction"]
+        out = half(
+            source.half(),
+            kp_source={k: v.half() for k, v in kp_src.items()},
+            kp_driving={k: v.half() for k, v in kp_drv.items()},
+            return_deformed=False,
+        )["prediction"]
+    assert out.dtype == torch.float16
+    assert (out.float() - reference).abs().max() < 2e-2
