@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # Below these sizes the direct kernels are as fast (measured as in the module docstring).
 _MIN_FAST_PIXELS = 16 * 16  # output pixels for NNPACK
+# Up to this many output pixels, with many channels (the dense motion hourglass's middle), an unfold and
+# one GEMM beats the direct kernel: 2048->512 at 8x8 takes 43 ms direct, 20 ms as a GEMM (one thread).
+_MAX_IM2COL_PIXELS = 8 * 8
 _MIN_SUBPIXEL_PIXELS = 32 * 32  # low-resolution input pixels for the sub-pixel form of an upsampling conv
 _MIN_WINOGRAD_CHANNELS = 128  # input channels for our own Winograd (when NNPACK is missing)
 _MIN_WINO_PIXELS = 64 * 64  # output pixels for our own Winograd
@@ -36,6 +39,7 @@ class Algorithm(enum.Enum):
     DIRECT = "direct"  # F.conv2d
     NNPACK = "nnpack"  # torch._nnpack_spatial_convolution
     WINOGRAD = "winograd"  # winograd.winograd_conv3x3, 3x3 only
+    IM2COL = "im2col"  # F.unfold and one GEMM
 
 
 def nnpack_available() -> bool:
@@ -104,6 +108,8 @@ class FrozenConv2d(nn.Module):
         if algorithm is None:
             if self._nnpack and out_pixels >= _MIN_FAST_PIXELS:
                 algorithm = Algorithm.NNPACK
+            elif out_pixels <= _MAX_IM2COL_PIXELS:
+                algorithm = Algorithm.IM2COL
             elif is_3x3 and self.weight.shape[1] >= _MIN_WINOGRAD_CHANNELS and out_pixels >= _MIN_WINO_PIXELS:
                 algorithm = Algorithm.WINOGRAD
             else:
@@ -113,7 +119,7 @@ class FrozenConv2d(nn.Module):
         subpixel = (
             self.upsample
             and is_3x3
-            and algorithm is not Algorithm.DIRECT
+            and algorithm in (Algorithm.NNPACK, Algorithm.WINOGRAD)
             and (self.algorithm is not None or h * w >= _MIN_SUBPIXEL_PIXELS)
         )
         return algorithm, subpixel
@@ -138,9 +144,11 @@ class FrozenConv2d(nn.Module):
             if subpixel not in self._winograd:
                 self._winograd[subpixel] = filter_transform(weight).to(x.device)
             out = winograd_conv3x3(x.contiguous(), self._winograd[subpixel], bias)
+        elif algorithm is Algorithm.IM2COL:
+            out = _im2col_conv(x, weight, bias, self.padding)
         else:
             out = F.conv2d(x, weight, bias, padding=self.padding)
-        return F.pixel_shuffle(out, 2) if subpixel else out
+        return _pixel_shuffle(out) if subpixel else out
 
     def _subpixel_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._subpixel is None:
@@ -150,3 +158,28 @@ class FrozenConv2d(nn.Module):
             bias = None if self.bias is None else self.bias.repeat_interleave(4)
             self._subpixel = (weight.reshape(4 * c_out, c_in, 3, 3).contiguous(), bias)
         return self._subpixel
+
+
+def _im2col_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int
+) -> torch.Tensor:
+    """``F.conv2d`` (stride 1) as an unfold and one matrix product."""
+    b, _, h, w = x.shape
+    c_out, _, k, _ = weight.shape
+    cols = F.unfold(x, k, padding=padding)  # (B, C_in k k, L)
+    out = weight.reshape(c_out, -1) @ cols  # (B, C_out, L)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1)
+    return out.view(b, c_out, h + 2 * padding - k + 1, w + 2 * padding - k + 1)
+
+
+def _pixel_shuffle(x: torch.Tensor) -> torch.Tensor:
+    """``F.pixel_shuffle(x, 2)`` as one permuted copy: 4x faster on the CPU here (10.5 -> 2.7 ms for
+    (1, 256, 128, 128), one thread, torch 2.13).
+
+    Shape:
+        x: (B, 4 C, H, W), channels ordered (C, row parity, column parity) -> (B, C, 2 H, 2 W)
+    """
+    b, c4, h, w = x.shape
+    c = c4 // 4
+    return x.view(b, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c, 2 * h, 2 * w)

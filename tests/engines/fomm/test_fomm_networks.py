@@ -17,6 +17,7 @@ from avatarify_app.engines.fomm.winograd import filter_transform, winograd_conv3
 ALGORITHMS = [
     Algorithm.DIRECT,
     Algorithm.WINOGRAD,
+    Algorithm.IM2COL,
     pytest.param(
         Algorithm.NNPACK,
         marks=pytest.mark.skipif(not nnpack_available(), reason="torch built without NNPACK"),
