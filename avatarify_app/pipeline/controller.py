@@ -64,6 +64,10 @@ class Controller:
             ``outputs.microphone.AudioInputFactory``); default sounddevice.
         engine_factory: ``(name, EngineOptions, checkpoint) -> Engine``; default
             ``engines.create_engine``.
+        tracker_factory: ``() -> FaceTracker`` for the driving stream; default FaceMesh in stream
+            mode with One Euro smoothing.
+
+    Never call ``stop`` from an event callback: it joins the thread the callback runs on.
     """
 
     def __init__(
