@@ -7,7 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.layers import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
+from avatarify_app.engines.fomm.layers import (
+    AntiAliasInterpolation2d,
+    Hourglass,
+    inverse_2x2,
+    make_coordinate_grid,
+)
 
 
 def kp2gaussian(value: torch.Tensor, height: int, width: int, kp_variance: float) -> torch.Tensor:
@@ -37,9 +42,7 @@ def sparse_motions(kp_source: Keypoints, kp_driving: Keypoints, height: int, wid
     )
     coords = identity - value_drv.view(b, k, 1, 1, 2)  # (B, K, H, W, 2)
     if "jacobian" in kp_driving:
-        # torch.inverse has no half-precision kernels: invert in float32.
-        inverse = torch.inverse(kp_driving["jacobian"].float()).to(value_drv.dtype)
-        jacobian = kp_source["jacobian"] @ inverse  # (B, K, 2, 2)
+        jacobian = kp_source["jacobian"] @ inverse_2x2(kp_driving["jacobian"])  # (B, K, 2, 2)
         coords = torch.einsum("bkij,bkhwj->bkhwi", jacobian, coords)
     driving_to_source = coords + value_src.view(b, k, 1, 1, 2)
     return torch.cat([identity.expand(b, 1, height, width, 2), driving_to_source], dim=1)

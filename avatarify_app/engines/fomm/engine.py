@@ -218,7 +218,7 @@ class FommEngine(Engine):
 
     @property
     def avatar_track(self) -> FaceTrack:
-        return self._require_avatar().track
+        return self._avatar.track if self._avatar is not None else FaceTrack.missing()
 
     @property
     def is_calibrated(self) -> bool:
@@ -237,7 +237,7 @@ class FommEngine(Engine):
 
     def _require_avatar(self) -> _Avatar:
         if self._avatar is None:
-            raise RuntimeError("FommEngine.set_avatar must be called before animate or avatar_track")
+            raise RuntimeError("set_avatar must be called before animate")
         return self._avatar
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:

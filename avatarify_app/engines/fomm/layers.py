@@ -31,6 +31,19 @@ def make_coordinate_grid(
     return torch.stack([xx, yy], dim=2)
 
 
+def inverse_2x2(matrix: torch.Tensor) -> torch.Tensor:
+    """Closed-form inverse of 2x2 matrices, computed in float32 (any device; ``torch.inverse`` has no
+    half-precision kernels and not every backend has it), returned in the input's dtype.
+
+    Shape:
+        matrix: (..., 2, 2) -> (..., 2, 2)
+    """
+    m = matrix.float()
+    a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+    inverse = torch.stack([torch.stack([d, -b], -1), torch.stack([-c, a], -1)], -2)
+    return (inverse / (a * d - b * c)[..., None, None]).to(matrix.dtype)
+
+
 class AntiAliasInterpolation2d(nn.Module):
     """Band-limited downsampling: a Gaussian blur then keeping every ``1 / scale``-th pixel.
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from avatarify_app.engines.fomm.keypoints import Keypoints
+from avatarify_app.engines.fomm.layers import inverse_2x2
 
 
 def convex_hull_area(points: np.ndarray) -> float:
@@ -80,7 +81,7 @@ def normalize_kp(
             diff = diff * movement_scale(kp_source, kp_driving_initial).view(-1, 1, 1)
         kp_new["value"] = kp_source["value"] + diff
         if use_relative_jacobian:
-            jacobian_diff = kp_driving["jacobian"] @ torch.inverse(kp_driving_initial["jacobian"])
+            jacobian_diff = kp_driving["jacobian"] @ inverse_2x2(kp_driving_initial["jacobian"])
             kp_new["jacobian"] = jacobian_diff @ kp_source["jacobian"]
     return kp_new
 

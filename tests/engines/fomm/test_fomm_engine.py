@@ -129,3 +129,31 @@ def test_a_missing_device_is_refused(tiny_checkpoint, tiny_config):
         pytest.skip("this machine has CUDA")
     with pytest.raises(DeviceError, match="cuda was asked for, but this torch has no CUDA GPU"):
         FommEngine(EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, device="cuda")
+
+
+def test_the_driver_crop_follows_the_head_but_not_the_jaw(driving_tracks):
+    from avatarify_app.engines.fomm.engine import _follow_anchor, _make_anchor
+    from avatarify_app.tracking.face_mesh import track_from_landmarks
+    from avatarify_app.tracking.landmarks import RIGID
+
+    neutral = driving_tracks[0]
+    anchor = _make_anchor(neutral)
+    assert np.allclose(_follow_anchor(anchor, neutral), neutral.box)
+    moved = neutral.landmarks.copy()
+    moved[:, :2] = (moved[:, :2] - 200) * 1.1 + 200 + np.array([10.0, 5.0])
+    expected = (np.array(neutral.box).reshape(2, 2) - 200) * 1.1 + 200 + np.array([10.0, 5.0])
+    assert np.allclose(_follow_anchor(anchor, track_from_landmarks(moved)), expected.reshape(4), atol=1e-3)
+    jaw_down = neutral.landmarks.copy()
+    not_rigid = np.setdiff1d(np.arange(len(jaw_down)), RIGID)
+    jaw_down[not_rigid, 1] += np.where(jaw_down[not_rigid, 1] > neutral.landmarks[1, 1], 25.0, 0.0)
+    opened = track_from_landmarks(jaw_down)
+    assert opened.box[3] > neutral.box[3] + 20  # the landmark box grew...
+    assert np.allclose(_follow_anchor(anchor, opened), neutral.box)  # ...the crop did not
+
+
+def test_no_avatar_yet(tiny_checkpoint, tiny_config):
+    engine = _engine(tiny_checkpoint, tiny_config, size=128)
+    assert not engine.avatar_track.found
+    assert engine.output_shape == (128, 128)
+    engine.close()
+    engine.close()

@@ -10,7 +10,7 @@ from avatarify_app.engines.fomm.dense_motion import sparse_motions
 from avatarify_app.engines.fomm.frozen_conv import Algorithm, FrozenConv2d, fold_batch_norm, nnpack_available
 from avatarify_app.engines.fomm.generator import warp
 from avatarify_app.engines.fomm.keypoints import heatmap_to_keypoints
-from avatarify_app.engines.fomm.layers import AntiAliasInterpolation2d, make_coordinate_grid
+from avatarify_app.engines.fomm.layers import AntiAliasInterpolation2d, inverse_2x2, make_coordinate_grid
 from avatarify_app.engines.fomm.optimize import optimize_for_inference
 from avatarify_app.engines.fomm.winograd import filter_transform, winograd_conv3x3
 
@@ -31,6 +31,12 @@ def test_coordinate_grid_spans_minus_one_to_one_x_first():
     assert grid[0, 0].tolist() == [-1.0, -1.0]
     assert grid[2, 4].tolist() == [1.0, 1.0]
     assert grid[0, 2].tolist() == [0.0, -1.0]  # x varies along the width
+
+
+def test_closed_form_inverse_matches_torch():
+    matrices = torch.eye(2) + 0.3 * torch.randn(4, 10, 2, 2, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(inverse_2x2(matrices), torch.linalg.inv(matrices), atol=1e-5)
+    assert inverse_2x2(matrices.half()).dtype == torch.float16
 
 
 def test_anti_alias_kernel_is_the_checkpoint_buffer_and_a_blur_then_subsample():
