@@ -15,7 +15,7 @@ that activations keep their scale, and batch norms with non-trivial statistics. 
 (``torch.utils.flop_counter`` on the reference modules); NNPACK performs fewer, so the engine's
 ``gflop_per_s`` is an effective rate. Timings are the minimum and median of interleaved rounds (the
 machine is shared: other processes come and go); ``peak_rss_mb`` is measured in a fresh child process
-per path (build the networks, then a few frames).
+per path (build the networks, then a few frames; torch and the app's imports alone take about 320 MB).
 
 What was tried on this project's 2-core AMD EPYC (AVX-512), torch 2.13, 2 threads (ms per frame,
 single-thread CPU time where marked "1t"):
@@ -57,15 +57,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from avatarify_app.engines.fomm.config import FommConfig, build_models  # noqa: E402
-from avatarify_app.engines.fomm.frozen_conv import nnpack_available  # noqa: E402
+from avatarify_app.engines.fomm.frozen_conv import nnpack_available, nnpack_threads  # noqa: E402
 from avatarify_app.engines.fomm.motion import normalize_kp  # noqa: E402
 from avatarify_app.engines.fomm.optimize import optimize_for_inference  # noqa: E402
 
 CONFIG = REPO / "models" / "vox-256.yaml"
 
 
-def build_networks(seed: int = 0):
-    """The vox-256 networks with random weights that keep activations at a useful scale."""
+def build_networks(seed: int = 0, spread_output: bool = True):
+    """The vox-256 networks with random weights that keep activations at a useful scale.
+
+    ``spread_output``: scale the final conv so the prediction spreads over [0, 1] (costs one forward,
+    and its memory: off where peak memory is measured)."""
     torch.manual_seed(seed)
     kp_detector, generator = build_models(FommConfig.from_yaml(CONFIG))
     with torch.no_grad():
@@ -82,6 +85,9 @@ def build_networks(seed: int = 0):
         kp_detector.jacobian.weight.mul_(0.01)  # jacobians stay near the identity, as trained ones do
         kp_detector.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * 10))
         kp_detector.kp.weight.mul_(0.2)
+    if not spread_output:
+        return kp_detector.eval(), generator.eval()
+    with torch.no_grad():
         # Spread the prediction over [0, 1] (pre-sigmoid std about 1.5), so errors are measured on a
         # picture, not on a flat grey.
         images = make_images(256, 1)
@@ -132,15 +138,31 @@ class Paths:
 
     def engine_step(self, driver: torch.Tensor | None = None) -> torch.Tensor:
         driver = self._driver() if driver is None else driver
-        kp_driving = self._normalize(self.kp_fast(driver))
-        return self.gen_fast(
-            self.source,
-            kp_source=self.kp_source,
-            kp_driving=kp_driving,
-            source_features=self.features,
-            source_small=self.small,
-            return_deformed=False,
-        )["prediction"]
+        with nnpack_threads():  # as FommEngine.animate runs it
+            kp_driving = self._normalize(self.kp_fast(driver))
+            return self.gen_fast(
+                self.source,
+                kp_source=self.kp_source,
+                kp_driving=kp_driving,
+                source_features=self.features,
+                source_small=self.small,
+                return_deformed=False,
+            )["prediction"]
+
+    def engine_keypoints(self) -> object:
+        with nnpack_threads():
+            return self.kp_fast(self._driver())
+
+    def engine_generator(self, kp_driving) -> object:
+        with nnpack_threads():
+            return self.gen_fast(
+                self.source,
+                kp_source=self.kp_source,
+                kp_driving=kp_driving,
+                source_features=self.features,
+                source_small=self.small,
+                return_deformed=False,
+            )
 
     def baseline_generator(self) -> torch.Tensor:
         kp_driving = self._normalize(self.kp_ref(self.drivers[:1]))
@@ -154,15 +176,8 @@ class Paths:
                 self.source, kp_source=self.kp_source, kp_driving=kp_driving
             ),
             "baseline.step": self.baseline_step,
-            "engine.keypoints": lambda: self.kp_fast(self._driver()),
-            "engine.generator": lambda: self.gen_fast(
-                self.source,
-                kp_source=self.kp_source,
-                kp_driving=kp_driving,
-                source_features=self.features,
-                source_small=self.small,
-                return_deformed=False,
-            ),
+            "engine.keypoints": self.engine_keypoints,
+            "engine.generator": lambda: self.engine_generator(kp_driving),
             "engine.step": self.engine_step,
         }
 
@@ -201,7 +216,7 @@ def child_peak_rss(mode: str, size: int, threads: int) -> float:
 
 def _rss_child(mode: str, size: int) -> None:
     torch.manual_seed(0)
-    kp_detector, generator = build_networks()
+    kp_detector, generator = build_networks(spread_output=False)
     images = make_images(size, 3)
     with torch.inference_mode():
         kp_source = kp_detector(images[:1])
@@ -223,7 +238,18 @@ def _rss_child(mode: str, size: int) -> None:
                 )
             else:
                 generator(images[:1], kp_source=kp_source, kp_driving=kp_driving)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+    print(_peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. ``getrusage`` would include the parent's peak (Linux keeps the maximum
+    across fork and exec), so read the address space's own high-water mark where Linux gives it."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
 
 
 def _summary(times: list[float]) -> dict[str, float]:

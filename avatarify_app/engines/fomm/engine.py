@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.engines.fomm.checkpoint import load_checkpoint
 from avatarify_app.engines.fomm.config import FommConfig
 from avatarify_app.engines.fomm.device import select_device
+from avatarify_app.engines.fomm.frozen_conv import nnpack_threads
 from avatarify_app.engines.fomm.keypoints import Keypoints
 from avatarify_app.engines.fomm.motion import normalize_kp, scale_motion
 from avatarify_app.engines.fomm.optimize import optimize_for_inference
@@ -132,6 +134,7 @@ class FommEngine(Engine):
         self._dtype = torch.float16 if self.fp16 else torch.float32
         memory_format = torch.contiguous_format if compute.is_cpu else torch.channels_last
         self._memory_format = memory_format
+        self._threads = nnpack_threads if compute.is_cpu else contextlib.nullcontext
         kp_detector = optimize_for_inference(kp_detector, inplace=True)
         self._kp_detector = kp_detector.to(self.device, memory_format=memory_format)
         self._generator = optimize_for_inference(generator, inplace=True).to(
@@ -187,7 +190,7 @@ class FommEngine(Engine):
             self.calibrate(image, track)
         _check_image(image, "driving frame")
         crop = self._driver_crop(image, track)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._threads():
             kp_driving = self._kp_detector(self._tensor(crop.image))
             kp_norm = normalize_kp(
                 avatar.kp_source,

@@ -14,8 +14,11 @@ followed by a pixel shuffle (``winograd.subpixel_weight``), which needs 2.25x fe
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import os
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +51,39 @@ def nnpack_available() -> bool:
         return bool(torch._nnpack_available())
     except (AttributeError, RuntimeError):
         return False
+
+
+def openmp_spins() -> bool:
+    """Whether torch's OpenMP workers busy-wait between parallel ops (GNU OpenMP's default).
+
+    ``OMP_WAIT_POLICY=PASSIVE`` in the environment when torch is first imported makes them sleep at
+    once instead; it cannot be changed afterwards.
+    """
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() != "PASSIVE"
+
+
+@contextlib.contextmanager
+def nnpack_threads() -> Iterator[None]:
+    """Run torch's own (OpenMP) kernels on one thread inside the block, NNPACK's on all of them.
+
+    NNPACK has its own thread pool, sized by torch's thread count at its first use. torch's OpenMP
+    workers spin for milliseconds after each parallel op, on the cores NNPACK's threads need: on this
+    project's 2-core CPU a frame took 390-450 ms with 2 spinning OpenMP threads and 310-340 ms with
+    one; with ``OMP_WAIT_POLICY=PASSIVE`` (no spinning) 2 threads are best, 275 ms
+    (bench/fomm_engine.py). The thread count is process-wide: it is restored on leaving. Without NNPACK,
+    with one thread, or with passive OpenMP threads, this does nothing.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1 or not nnpack_available() or not openmp_spins():
+        yield
+        return
+    # Make sure NNPACK's pool exists, with the full thread count, before the count drops.
+    torch._nnpack_spatial_convolution(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), None, [1, 1])
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
