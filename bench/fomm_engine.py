@@ -8,8 +8,11 @@ that activations keep their scale, and batch norms with non-trivial statistics. 
   detector on the driver, ``normalize_kp``, then the generator's full forward (encoder included).
   The avatar's keypoints are computed once, as in the demo.
 - engine: what ``FommEngine.animate`` runs: the inference copies of ``optimize_for_inference`` (batch
-  norm folded, NNPACK Winograd/FFT convolutions, sub-pixel upsampling convs) with the avatar's encoder
-  features and downsampled image cached.
+  norm folded, NNPACK Winograd/FFT convolutions, sub-pixel upsampling convs, GEMMs for the small wide
+  convs) with the avatar's encoder features and downsampled image cached, under ``nnpack_threads``.
+
+Run it as is, and with ``OMP_WAIT_POLICY=PASSIVE`` in the environment (recorded in the output): GNU
+OpenMP's workers otherwise busy-wait after each parallel op, on the cores NNPACK's threads need.
 
 ``gflop_per_frame`` counts the multiply-adds (x2) each path asks for, as direct convolutions
 (``torch.utils.flop_counter`` on the reference modules); NNPACK performs fewer, so the engine's
@@ -31,9 +34,17 @@ single-thread CPU time where marked "1t"):
 - NNPACK (``torch._nnpack_spatial_convolution``, Winograd F(6x6, 3x3) and FFT kernels; torch calls it
   by itself only for batches of 16 or more): bottleneck conv 44 -> 18 ms (1t), final 7x7 conv
   63 -> 12 ms (1t), the dense motion's 7x7 mask conv 6.6 -> 2.0 ms (1t). Kept: the main lever.
-- Upsampling convs as four 2x2-phase kernels on the low-resolution input + pixel shuffle: 2.25x fewer
-  multiply-adds; with NNPACK 89 -> 34 ms (1t) for the first decoder block. Kept for inputs of 32x32
-  and up; below that the plain form is as fast.
+- Upsampling convs as four phase kernels on the low-resolution input + pixel shuffle: the input
+  transform runs on a quarter of the pixels; with NNPACK 89 -> 34 ms (1t) for the first decoder block
+  (direct, upsampled: 89 ms). Kept for inputs of 32x32 and up. ``F.pixel_shuffle`` itself took 10.5 ms
+  for (1, 256, 128, 128); a view/permute/reshape copy 2.7 ms. Kept.
+- The dense motion hourglass's middle (512-2048 channels at 2x2 to 8x8): direct convs are slow there
+  (2048->512 at 8x8: 43 ms 1t), NNPACK slower still (64 ms); an unfold and one GEMM takes 20 ms. Kept
+  for outputs up to 8x8. oneDNN's inner product would save another 10-25% (private op): not used.
+- Threads: NNPACK has its own pool. With GNU OpenMP's default busy-waiting, torch's OpenMP workers
+  steal the cores from it: engine 390-450 ms at 2 OpenMP threads, 310-340 ms with OpenMP at 1 thread
+  during the frame (kept: ``nnpack_threads``). Giving the GEMMs 2 threads inside that: no gain. With
+  ``OMP_WAIT_POLICY=PASSIVE``: 275 ms at 2 threads (and the baseline 705 instead of 730 ms).
 - torch.compile (inductor): needs a C++ compiler at run time (none on users' Windows machines) and
   compiles for minutes; not used in the app. See ``--compile`` to measure it here.
 - bf16: not allowed (error over 1e-3); fp16 is for CUDA only.
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -302,6 +314,7 @@ def main() -> None:
         "device": "CPU",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (GNU OpenMP: spin, then sleep)"),
         "nnpack": nnpack_available(),
         "size": args.size,
         "rounds": args.rounds,

@@ -100,6 +100,9 @@ class FommEngine(Engine):
     rigid landmarks (eyes, nose, forehead): the box of all landmarks grows when the mouth opens, and a
     crop that zoomed with it would shrink the avatar's face.
 
+    On the CPU, ``animate`` may lower torch's process-wide thread count for the duration of the call
+    (``frozen_conv.nnpack_threads``); the caller's setting is restored before it returns.
+
     Raises (constructor): ``CheckpointError`` (missing or bad checkpoint), ``InputError`` (bad config),
     ``DeviceError`` (a requested device is absent).
     """
@@ -142,8 +145,8 @@ class FommEngine(Engine):
         )
         if compute.is_cpu:
             logger.info(
-                "FOMM runs on the CPU (%d threads): expect about 0.5 s a frame on 2 cores; a CUDA GPU "
-                "makes it real-time",
+                "FOMM runs on the CPU (%d threads): expect about 0.3 to 0.4 s a frame on 2 cores; a CUDA "
+                "GPU makes it real-time",
                 torch.get_num_threads(),
             )
         logger.info("FOMM engine ready on %s (%s)", self.device_name, checkpoint_path.name)

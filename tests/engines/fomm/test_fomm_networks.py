@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from avatarify_app.engines.fomm.dense_motion import sparse_motions
-from avatarify_app.engines.fomm.frozen_conv import Algorithm, FrozenConv2d, fold_batch_norm, nnpack_available
+from avatarify_app.engines.fomm.frozen_conv import (
+    Algorithm,
+    FrozenConv2d,
+    fold_batch_norm,
+    nnpack_available,
+    nnpack_threads,
+    openmp_spins,
+)
 from avatarify_app.engines.fomm.generator import warp
 from avatarify_app.engines.fomm.keypoints import heatmap_to_keypoints
 from avatarify_app.engines.fomm.layers import AntiAliasInterpolation2d, inverse_2x2, make_coordinate_grid
@@ -226,3 +233,20 @@ def test_half_precision_generator_follows_float32(tiny_models, images):
         )["prediction"]
     assert out.dtype == torch.float16
     assert (out.float() - reference).abs().max() < 2e-2
+
+
+def test_nnpack_threads_restores_the_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert openmp_spins()
+    try:
+        torch.set_num_threads(2)
+        with nnpack_threads():
+            assert torch.get_num_threads() == (1 if nnpack_available() else 2)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+        assert not openmp_spins()
+        with nnpack_threads():
+            assert torch.get_num_threads() == 2  # sleeping OpenMP workers do not get in NNPACK's way
+    finally:
+        torch.set_num_threads(before)
