@@ -250,3 +250,16 @@ def test_nnpack_threads_restores_the_thread_count(monkeypatch):
             assert torch.get_num_threads() == 2  # sleeping OpenMP workers do not get in NNPACK's way
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("nnpack", [False, pytest.param(True, marks=ALGORITHMS[-1].marks)])
+def test_im2col_conv_equals_the_direct_conv(nnpack):
+    from avatarify_app.engines.fomm.frozen_conv import _im2col_conv, _upsample_nearest2x
+
+    generator = torch.Generator().manual_seed(6)
+    x = torch.randn(2, 16, 5, 6, generator=generator)
+    weight = torch.randn(8, 16, 3, 3, generator=generator) * 0.1
+    bias = torch.randn(8, generator=generator)
+    reference = F.conv2d(x, weight, bias, padding=1)
+    assert torch.allclose(_im2col_conv(x, weight, bias, 1, nnpack=nnpack), reference, atol=1e-4)
+    assert torch.equal(_upsample_nearest2x(x), F.interpolate(x, scale_factor=2))
