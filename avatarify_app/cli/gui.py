@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # For tests and tools/screenshot.py: keep settings in an ini file, capture the window, quit.
     parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot-frames", type=int, default=30, help=argparse.SUPPRESS)
     parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     options = GuiOptions(
         settings_file=args.settings,
         screenshot=args.screenshot,
+        screenshot_after_frames=args.screenshot_frames,
         quit_after_s=args.quit_after,
         demo=args.demo,
         virtual_camera=args.virtual_camera,

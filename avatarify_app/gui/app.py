@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -36,8 +37,6 @@ HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrd
 # Environment that ``import cv2`` points at its own Qt 5 plugins and fonts; Qt 6 must not use them.
 CV2_QT_VARIABLES = ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")
 ICONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
-# Frames the window must have shown before a ``screenshot`` is taken (about a second of motion).
-SCREENSHOT_AFTER_FRAMES = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +44,16 @@ class GuiOptions:
     """How to run the window.
 
     ``settings_file``: an ini file to keep the settings in instead of the user's (tests, screenshots).
-    ``screenshot``: save a PNG of the window once frames flow, then quit. ``quit_after_s``: quit after
-    this many seconds (with a ``screenshot``: give up waiting for frames, exit status 1).
+    ``screenshot``: save a PNG of the window once it has shown ``screenshot_after_frames`` frames (and
+    every thumbnail), then quit. ``quit_after_s``: quit after this many seconds (with a ``screenshot``:
+    give up waiting for frames, exit status 1).
     ``demo``: drive the avatar with the demo motion whatever camera is saved.
     ``virtual_camera``: override the saved virtual-camera switch.
     """
 
     settings_file: Path | None = None
     screenshot: Path | None = None
+    screenshot_after_frames: int = 30
     quit_after_s: float | None = None
     demo: bool = False
     virtual_camera: bool | None = None
@@ -160,7 +161,8 @@ def _schedule_capture(window: MainWindow, options: GuiOptions, status: _ExitStat
 
     def ready() -> bool:
         return (
-            window.preview.frames_shown >= SCREENSHOT_AFTER_FRAMES and not window.gallery.thumbnails_pending
+            window.preview.frames_shown >= options.screenshot_after_frames
+            and not window.gallery.thumbnails_pending
         )
 
     def capture_and_quit() -> None:
@@ -187,7 +189,13 @@ def _schedule_capture(window: MainWindow, options: GuiOptions, status: _ExitStat
 
 
 def _save_screenshot(window: MainWindow, path: Path) -> None:
-    """Grab the window as the screen shows it (the desktop's own pixels), else as Qt renders it."""
+    """Grab the window as the screen shows it (the desktop's own pixels), else as Qt renders it.
+
+    Beside it, ``<path>.layout.json`` gives where the previews' images are in the screenshot
+    (``[x, y, width, height]`` in its pixels), for the tests that look at them.
+    """
+    from PySide6.QtCore import QPoint
+
     window.repaint()
     screen = window.screen()
     pixmap = screen.grabWindow(window.winId()) if screen is not None else None
@@ -196,8 +204,15 @@ def _save_screenshot(window: MainWindow, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not pixmap.save(str(path), "PNG"):
         logger.error("could not save the screenshot to %s", path)
-    else:
-        logger.info("saved a %dx%d screenshot to %s", pixmap.width(), pixmap.height(), path)
+        return
+    logger.info("saved a %dx%d screenshot to %s", pixmap.width(), pixmap.height(), path)
+    layout = {"window": [pixmap.width(), pixmap.height()]}
+    k = pixmap.width() / max(window.width(), 1)  # device pixels per window pixel
+    panes = {"camera_pane": window.preview.camera_pane, "output_pane": window.preview.output_pane}
+    for name, pane in panes.items():
+        rect = pane.image_rect().translated(pane.mapTo(window, QPoint(0, 0)).toPointF())
+        layout[name] = [round(v * k) for v in (rect.x(), rect.y(), rect.width(), rect.height())]
+    path.with_name(path.name + ".layout.json").write_text(json.dumps(layout), encoding="utf-8")
 
 
 @contextlib.contextmanager

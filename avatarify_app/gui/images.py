@@ -67,3 +67,11 @@ def draw_face_overlay(image: QImage, track: FaceTrack, *, mirrored: bool = False
         contour = [QPointF(*points[i]) for i in ring]
         painter.drawPolygon(contour)
     painter.end()
+
+
+def rgb_from_qimage(image: QImage) -> np.ndarray:
+    """A copy of ``image`` as an RGB uint8 (H, W, 3) array (any QImage format)."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w, stride = image.height(), image.width(), image.bytesPerLine()
+    rows = np.frombuffer(image.constBits(), dtype=np.uint8, count=stride * h).reshape(h, stride)
+    return rows[:, : w * 3].reshape(h, w, 3).copy()

@@ -78,6 +78,10 @@ class MainWindow(QMainWindow):
         self.log_file = log_file
         self._camera_fallback: SourceSpec | None = None  # the camera asked for, while the demo stands in
         self.setWindowTitle("Avatarify")
+        # Devices are listed before any worker thread starts: listing microphones imports QtMultimedia,
+        # whose library start-up calls back into Python (Qt messages) while holding the dynamic loader's
+        # lock; a thread importing an extension module at that moment deadlocks with it.
+        cameras, microphones = self.devices.cameras(), self.devices.microphones()
 
         self.thumbnails = ThumbnailLoader(self)
         self.banner = MessageBanner()
@@ -85,10 +89,10 @@ class MainWindow(QMainWindow):
         self.gallery = AvatarGallery(
             controller, bridge, user_avatar_dir or default_user_avatar_dir(), self.thumbnails
         )
-        self.source_panel = SourcePanel(controller, bridge, self.devices.cameras())
+        self.source_panel = SourcePanel(controller, bridge, cameras)
         self.calibration_panel = CalibrationPanel(controller, bridge)
         self.view_panel = ViewPanel(controller, self.preview)
-        self.output_panel = OutputPanel(controller, bridge, self.devices.microphones())
+        self.output_panel = OutputPanel(controller, bridge, microphones)
         self.stats_label = QLabel("")
         self.statusBar().addPermanentWidget(self.stats_label)
         self._build_layout()
@@ -174,11 +178,10 @@ class MainWindow(QMainWindow):
 
     # -- messages -----------------------------------------------------------------------------------
     def show_message(self, message: UserMessage) -> None:
-        """Status bar for every message; the banner too for warnings and errors the user must read."""
+        """Status bar for every message; the banner too for warnings and errors, which stay until
+        closed or replaced (an INFO that follows, such as "Recording to ...", must not hide them)."""
         self.statusBar().showMessage(message.text, STATUS_TIMEOUT_MS)
-        if message.level is MessageLevel.INFO:
-            self.banner.clear(message.key)
-        elif message.key not in _QUIET_KEYS:
+        if message.level is not MessageLevel.INFO and message.key not in _QUIET_KEYS:
             self.banner.show_message(message)
 
     def report_unexpected(

@@ -1,0 +1,353 @@
+"""The window over the real Controller: the shared clip as the camera, real tracking and mesh engine,
+real recording; clicks and keys through qtbot, checks on the controller and on what the user reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.gui.images import rgb_from_qimage
+from avatarify_app.gui.main_window import NO_WEBCAM_TEXT
+from avatarify_app.gui.settings import SettingsStore
+from tests.fakes import VirtualCameraLog
+from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
+
+pytestmark = [
+    pytest.mark.slow,  # each test runs the live pipeline with FaceMesh for a second or more
+    # The offscreen platform says this about every top-level window with a layout: noise, not a fault.
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
+FACELESS_TEXT = (
+    "No face found in the avatar image: choose a photo or painting with one clearly visible, "
+    "roughly frontal face."
+)
+
+
+def test_window_opens_and_frames_flow(qtbot, make_window) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window, count=3)
+    camera, output = window.preview.camera_pane.image(), window.preview.output_pane.image()
+    assert camera is not None
+    assert output is not None
+    assert (camera.width(), camera.height()) == (480, 480)  # the clip's frames
+    assert rgb_from_qimage(output).std() > 10, "the avatar pane shows a picture, not a flat fill"
+    qtbot.waitUntil(lambda: "fps" in window.stats_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.source_panel.loading, timeout=10_000)
+    assert window.source_panel.device_label.text() == "Mesh warp on CPU"
+    assert window.banner.text == ""
+
+
+def test_calibrate_button(qtbot, make_window) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    with qtbot.waitSignal(window.bridge.calibrated, timeout=10_000) as calibrated:
+        qtbot.mouseClick(window.calibration_panel.button, Qt.MouseButton.LeftButton)
+    pose = calibrated.args[0]
+    assert window.calibration_panel.status.text() == (
+        f"Calibrated (1×): yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°."
+    )
+    qtbot.waitUntil(lambda: window.calibration_panel.match > 0.0)
+
+
+def test_auto_calibration_when_the_pose_matches(qtbot, make_window, live_settings: LiveSettings) -> None:
+    # The demo motion is a clip of the default avatar, so its pose matches the avatar's at once.
+    window = make_window(dataclasses.replace(live_settings, source=SourceSpec(kind="demo")))
+    wait_for_frames(qtbot, window)
+    with qtbot.waitSignal(window.bridge.calibrated, timeout=20_000):
+        window.calibration_panel.auto_check.setChecked(True)
+    assert window.calibration_panel.match >= 0.9
+
+
+def test_switching_avatar_changes_the_output(qtbot, make_window) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    before = rgb_from_qimage(window.preview.output_pane.image())
+    second = window.gallery.paths()[1]
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000) as changed:
+        qtbot.mouseClick(
+            window.gallery.list.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=window.gallery.list.visualItemRect(window.gallery.list.item(1)).center(),
+        )
+    assert changed.args[0].path == second
+    wait_for_frames(qtbot, window, count=2)
+    after = rgb_from_qimage(window.preview.output_pane.image())
+    difference = np.abs(cv2.resize(after, before.shape[1::-1]).astype(int) - before.astype(int)).mean()
+    assert difference > 20, f"the output still looks like the first avatar (mean difference {difference:.1f})"
+    assert window.controller.settings.avatar == second
+    assert window.gallery.current_path() == second
+
+
+def test_record_writes_a_playable_file(qtbot, make_window, tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "videos" / "take"
+    target.parent.mkdir()
+    asked: list[str] = []
+
+    def save_dialog(parent, caption, directory, filter):
+        asked.append(directory)
+        return str(target), "MP4 video (*.mp4)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    panel = window.output_panel
+    with qtbot.waitSignal(window.bridge.recording_changed, timeout=10_000) as started:
+        qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
+    recorded = target.with_name("take.mp4")  # the .mp4 suffix is added
+    assert started.args[0] == recorded
+    assert Path(asked[0]).name.startswith("avatarify-")
+    assert asked[0].endswith(".mp4")
+    assert panel.record_button.text() == "Stop recording"
+    assert panel.elapsed_label.text().startswith("● 00:0")
+    wait_for_frames(qtbot, window, count=10)
+    with qtbot.waitSignal(
+        window.bridge.recording_changed, timeout=15_000, check_params_cb=lambda path, _s: path is None
+    ):
+        qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
+    assert panel.record_button.text() == "Record…"
+    assert window.banner.text == "Recording without sound: no microphone on the test machine."
+    with av.open(str(recorded)) as container:
+        assert [s.type for s in container.streams] == ["video"]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) >= 5
+    assert frames[-1].std() > 10
+
+
+def test_keyboard_shortcuts(qtbot, make_window) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    paths = window.gallery.paths()
+    controller = window.controller
+
+    def key(text: str) -> None:
+        qtbot.keyClick(window, text)
+
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000) as changed:
+        key("D")
+    assert changed.args[0].path == paths[1]
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000) as changed:
+        key("1")
+    assert changed.args[0].path == paths[0]
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000) as changed:
+        key("A")  # wraps around to the last
+    assert changed.args[0].path == paths[-1]
+    with qtbot.waitSignal(window.bridge.calibrated, timeout=10_000):
+        key("X")
+
+    mirror_preview, mirror_output = controller.settings.mirror_preview, controller.settings.mirror_output
+    key("R")
+    key("T")
+    assert controller.settings.mirror_preview is not mirror_preview
+    assert controller.settings.mirror_output is not mirror_output
+    assert window.view_panel.mirror_preview_check.isChecked() is not mirror_preview
+    key("0")
+    assert controller.settings.passthrough is True
+    key("0")
+    assert controller.settings.passthrough is False
+
+    key("C")
+    key("C")
+    assert window.preview.overlay == pytest.approx(0.2)
+    key("Z")
+    assert window.preview.overlay == pytest.approx(0.1)
+    key("W")
+    key("W")
+    assert window.preview.zoom == pytest.approx(1.5)
+    key("S")
+    assert window.preview.zoom == pytest.approx(1.25)
+    assert window.stats_label.isVisible()
+    key("I")
+    assert not window.stats_label.isVisible()
+
+
+def test_help_lists_the_shortcuts(qtbot, make_window) -> None:
+    window = make_window(start=False)
+    dialog = window.show_shortcuts()
+    qtbot.addWidget(dialog)
+    text = dialog.label.text()
+    for keys in ("1 – 9", "A", "D", "X", "W", "S", "Z", "C", "R", "T", "I", "0"):
+        assert f"<b>{keys}</b>" in text
+    assert "Calibrate" in text
+
+
+def test_diagnostics_show_the_doctor_report(qtbot, make_window) -> None:
+    window = make_window(start=False)
+    dialog = window.show_diagnostics()
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.report_ready, timeout=60_000):
+        pass
+    assert dialog.join(timeout=5)
+    text = dialog.label.text()
+    assert "<b>opencv</b>" in text
+    assert "<b>OK</b>" in text
+
+
+def test_diagnostics_without_the_doctor(qtbot, make_window, monkeypatch) -> None:
+    import sys
+
+    from avatarify_app.gui.dialogs import NOT_AVAILABLE
+
+    monkeypatch.setitem(sys.modules, "avatarify_app.doctor", None)  # import now raises ImportError
+    window = make_window(start=False)
+    dialog = window.show_diagnostics()
+    qtbot.addWidget(dialog)
+    assert dialog.label.text() == NOT_AVAILABLE
+
+
+def test_settings_survive_a_restart(qtbot, make_window, store: SettingsStore, media_dir: Path) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000):
+        window.gallery.choose(1)
+    window.view_panel.mirror_output_check.setChecked(True)
+    window.view_panel.strength_slider.setValue(150)
+    window.resize(795, 690)  # within the offscreen screen (800 x 800): restoring clamps to the screen
+    window.close()
+    assert window.controller.state.value == "stopped"
+
+    saved = store.load()
+    assert saved.avatar == window.gallery.paths()[1]
+    assert saved.mirror_output is True
+    assert saved.engine_options.strength == pytest.approx(1.5)
+    assert saved.source == window.controller.settings.source
+    assert saved.virtual_camera.enabled is False
+    again = make_window(saved, start=False)
+    assert again.view_panel.mirror_output_check.isChecked()
+    assert again.view_panel.strength_slider.value() == 150
+    assert (again.width(), again.height()) == (795, 690)
+
+
+def test_faceless_avatar_is_refused_with_a_message(qtbot, make_window, tmp_path: Path) -> None:
+    gray = tmp_path / "gray.png"
+    cv2.imwrite(str(gray), np.full((256, 256, 3), 128, np.uint8))
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    before = window.gallery.paths()
+    with qtbot.waitSignal(
+        window.bridge.message_posted,
+        timeout=15_000,
+        check_params_cb=lambda m: m.key == "avatar" and m.level is MessageLevel.ERROR,
+    ) as posted:
+        copy = window.gallery.add_file(gray)
+    assert posted.args[0].text == FACELESS_TEXT
+    assert window.banner.text == FACELESS_TEXT
+    assert window.statusBar().currentMessage() == FACELESS_TEXT
+    assert window.gallery.paths() == before, "the refused image is taken out of the gallery"
+    assert copy is not None
+    assert not copy.exists()
+    assert window.controller.settings.avatar != copy
+    wait_for_frames(qtbot, window)  # the old avatar keeps running
+
+
+def test_added_avatar_is_copied_and_used(qtbot, make_window, tmp_path: Path, media_dir: Path) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000) as changed:
+        copy = window.gallery.add_file(media_dir / "avatar_mona_lisa.jpg")
+    assert copy == tmp_path / "user-avatars" / "avatar_mona_lisa.jpg"
+    assert copy.read_bytes() == (media_dir / "avatar_mona_lisa.jpg").read_bytes()
+    assert changed.args[0].path == copy
+    assert window.gallery.paths()[-1] == copy
+    qtbot.waitUntil(lambda: window.gallery.thumbnails_pending == 0, timeout=15_000)
+
+
+def test_no_webcam_falls_back_to_the_demo(qtbot, make_window, store: SettingsStore) -> None:
+    devices = StubDevices(camera_opens=False)
+    window = make_window(
+        LiveSettings(
+            source=SourceSpec(kind="camera", camera=0), virtual_camera=VirtualCameraSettings(enabled=False)
+        ),
+        devices=devices,
+    )
+    assert devices.probed == [0]
+    assert window.controller.settings.source.kind == "demo"
+    assert window.banner.text == NO_WEBCAM_TEXT
+    assert window.source_panel.camera_combo.currentText() == "Demo motion"
+    wait_for_frames(qtbot, window, count=3)
+    window.close()
+    assert store.load().source == SourceSpec(kind="camera", camera=0), "the camera choice is kept"
+
+
+def test_a_camera_that_fails_makes_way_for_the_demo(qtbot, make_window) -> None:
+    # The camera "opens" when probed but the real webcam source cannot open camera 57.
+    window = make_window(
+        LiveSettings(
+            source=SourceSpec(kind="camera", camera=57), virtual_camera=VirtualCameraSettings(enabled=False)
+        ),
+        devices=StubDevices(camera_opens=True),
+    )
+    qtbot.waitUntil(lambda: window.banner.text == NO_WEBCAM_TEXT, timeout=15_000)
+    assert window.controller.settings.source.kind == "demo"
+    wait_for_frames(qtbot, window, count=3)
+
+
+def test_engine_load_failure_shows_progress_then_the_error(
+    qtbot, make_window, tmp_path: Path, monkeypatch
+) -> None:
+    bad = tmp_path / "not-a-checkpoint.pth.tar"
+    bad.write_bytes(b"\x00" * 64)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    window = make_window()
+    panel = window.source_panel
+    qtbot.waitUntil(lambda: not panel.loading, timeout=15_000)
+    with qtbot.waitSignal(
+        window.bridge.message_posted, timeout=30_000, check_params_cb=lambda m: m.key == "engine"
+    ) as posted:
+        panel.engine_combo.setCurrentIndex(panel.engine_combo.findData("fomm"))
+        panel.engine_combo.activated.emit(panel.engine_combo.currentIndex())
+        assert panel.loading, "a busy bar shows while the engine loads"
+    assert posted.args[0].level is MessageLevel.ERROR
+    assert window.banner.text == posted.args[0].text
+    assert not panel.loading
+    assert panel.engine_combo.currentData() == "mesh"
+    assert window.controller.settings.engine == "mesh"
+    wait_for_frames(qtbot, window)
+
+
+def test_virtual_camera_switch_and_status(
+    qtbot, make_window, live_settings: LiveSettings, vcam_log: VirtualCameraLog
+) -> None:
+    settings = dataclasses.replace(
+        live_settings,
+        virtual_camera=VirtualCameraSettings(
+            enabled=False, width=128, height=128, backend=GUI_MEMORY_BACKEND
+        ),
+    )
+    window = make_window(settings)
+    panel = window.output_panel
+    assert panel.vcam_status.text() == "Off"
+    with qtbot.waitSignal(
+        window.bridge.virtual_camera_changed, timeout=10_000, check_params_cb=lambda active, _d, _f: active
+    ):
+        panel.vcam_check.setChecked(True)
+    assert panel.vcam_status.text() == "On: memory-camera"
+    assert panel.vcam_fix.isHidden()
+    assert vcam_log.wait_for(3)
+    with qtbot.waitSignal(window.bridge.virtual_camera_changed, timeout=10_000):
+        panel.vcam_check.setChecked(False)
+    assert panel.vcam_status.text() == "Off"
+    assert window.controller.settings.virtual_camera.enabled is False
+
+
+def test_unexpected_errors_reach_the_window(qtbot, make_window) -> None:
+    window = make_window(start=False)
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        window.report_unexpected(type(exc), exc, exc.__traceback__)
+    assert window.banner.text == "Something went wrong (ValueError: boom); details are in the log."
+    window.show_message(UserMessage(MessageLevel.INFO, "All good.", key="app"))
+    assert window.statusBar().currentMessage() == "All good."
+    assert window.banner.text.startswith("Something went wrong"), "an INFO does not hide an error"
+    qtbot.mouseClick(window.banner.close_button, Qt.MouseButton.LeftButton)
+    assert window.banner.text == ""
