@@ -24,6 +24,7 @@ from avatarify_app.errors import DeviceError
 
 if TYPE_CHECKING:  # Qt is imported when the window opens, after the display check
     from avatarify_app.gui.main_window import MainWindow
+    from avatarify_app.gui.settings import SettingsStore
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ def run_gui(options: GuiOptions | None = None) -> int:
     store = SettingsStore(
         QSettings(str(options.settings_file), QSettings.Format.IniFormat) if options.settings_file else None
     )
-    settings = _apply_overrides(store.load(), options)
+    saved = store.load()
+    settings = _apply_overrides(saved, options)
     controller = Controller(settings)
     bridge = ControllerBridge(controller)
     window = MainWindow(controller, bridge, store=store, log_file=options.log_file)
@@ -134,7 +136,19 @@ def run_gui(options: GuiOptions | None = None) -> int:
         sys.excepthook = previous_hook
         controller.stop(timeout=1.0)  # normally done by closeEvent already; a no-op then
         bridge.close()
+    _forget_overrides(store, saved, options)
     return status.code
+
+
+def _forget_overrides(store: SettingsStore, saved: LiveSettings, options: GuiOptions) -> None:
+    """``--demo`` and ``--no-virtual-camera`` are for one run: keep the saved source and switch."""
+    restore = {}
+    if options.demo:
+        restore["source"] = saved.source
+    if options.virtual_camera is not None:
+        restore["virtual_camera"] = saved.virtual_camera
+    if restore:
+        store.save(dataclasses.replace(store.load(), **restore))
 
 
 def _apply_overrides(settings: LiveSettings, options: GuiOptions) -> LiveSettings:

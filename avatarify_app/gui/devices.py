@@ -57,13 +57,41 @@ class DeviceCatalog:
     def microphones(self) -> list[Choice]:
         """Microphones, the default first (``value`` None): Qt Multimedia's names, else sounddevice's.
 
-        A name is passed to sounddevice when recording, which matches it against its own device names.
+        Recordings open the microphone with sounddevice, so each Qt entry carries the sounddevice
+        name it matches (``sounddevice_name_for``); one without a match keeps its Qt name, which
+        sounddevice may not know (the recording then warns and goes without sound).
         """
         default = Choice("Default microphone", None)
-        names = _qt_audio_inputs()
-        if names is None:
-            names = _sounddevice_inputs()
-        return [default, *(Choice(name, name) for name in names)]
+        portaudio_names = _sounddevice_inputs()
+        qt_names = _qt_audio_inputs()
+        if qt_names is None:
+            return [default, *(Choice(name, name) for name in portaudio_names)]
+        return [
+            default,
+            *(Choice(name, sounddevice_name_for(name, portaudio_names) or name) for name in qt_names),
+        ]
+
+
+def sounddevice_name_for(description: str, portaudio_names: list[str]) -> str | None:
+    """The PortAudio device name that ``description`` (Qt's name for a microphone) refers to, if any.
+
+    Matches ignore case: the same name, or one a prefix of the other (Windows' MME API cuts names
+    at 31 characters), or the PortAudio name containing Qt's (ALSA adds the card: "USB Mic: Audio
+    (hw:2,0)").
+    """
+    wanted = description.strip().lower()
+    if not wanted:
+        return None
+    lowered = [(name, name.strip().lower()) for name in portaudio_names]
+    for checks in (
+        lambda n: n == wanted,
+        lambda n: wanted.startswith(n) or n.startswith(wanted),
+        lambda n: wanted in n,
+    ):
+        for name, low in lowered:
+            if low and checks(low):
+                return name
+    return None
 
 
 def _qt_audio_inputs() -> list[str] | None:

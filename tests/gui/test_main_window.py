@@ -351,3 +351,25 @@ def test_unexpected_errors_reach_the_window(qtbot, make_window) -> None:
     assert window.banner.text.startswith("Something went wrong"), "an INFO does not hide an error"
     qtbot.mouseClick(window.banner.close_button, Qt.MouseButton.LeftButton)
     assert window.banner.text == ""
+
+
+def test_overlay_and_landmarks_draw_on_the_camera_preview(qtbot, make_window) -> None:
+    window = make_window()
+    events: list = []
+    window.bridge.frames_ready.connect(events.append)
+    wait_for_frames(qtbot, window, count=2)
+
+    def shown_vs_camera() -> float:
+        """Mean difference between the camera pane and the camera frame it was made from."""
+        wait_for_frames(qtbot, window, count=1)
+        shown = rgb_from_qimage(window.preview.camera_pane.image())
+        return float(np.abs(shown.astype(int) - events[-1].camera.astype(int)).mean())
+
+    assert shown_vs_camera() == 0.0
+    window.view_panel.overlay_slider.setValue(60)
+    assert shown_vs_camera() > 10, "the avatar is blended over the camera"
+    window.view_panel.overlay_slider.setValue(0)
+    window.view_panel.landmarks_check.setChecked(True)
+    assert 0.0 < shown_vs_camera() < 10, "face box and contours are drawn, the rest is the camera"
+    output_before = events[-1].output
+    assert np.array_equal(rgb_from_qimage(window.preview.output_pane.image()), output_before)

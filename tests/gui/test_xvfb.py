@@ -15,6 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtCore import QSettings
+
+from avatarify_app.gui.settings import SettingsStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 XVFB_START_TIMEOUT_S = 20.0
@@ -84,6 +87,9 @@ def test_window_on_a_real_x_server(xvfb_display: str, tmp_path: Path) -> None:
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=APP_TIMEOUT_S
     )
     assert result.returncode == 0, f"the app failed (exit {result.returncode}):\n{result.stderr[-3000:]}"
+    saved = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)).load()
+    assert saved.source.kind == "camera", "--demo is for one run: the saved source stays the camera"
+    assert saved.virtual_camera.enabled, "--no-virtual-camera is for one run"
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     image_bgr = cv2.imread(str(screenshot))
     assert image_bgr is not None, "no screenshot was saved"

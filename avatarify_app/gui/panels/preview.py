@@ -127,11 +127,14 @@ class PreviewPanel(QWidget):
 
     def _camera_image(self, event: FramesReady) -> QImage:
         camera = event.camera
+        mirrored = self._controller.settings.mirror_preview
         if self.overlay > 0.0 and self._avatar_face is not None:
-            camera = _blend_centered(camera, self._avatar_face, self.overlay)
+            # Mirrored like the camera, so lining up in the preview lines up for the engine too.
+            avatar = self._avatar_face[:, ::-1] if mirrored else self._avatar_face
+            camera = _blend_centered(camera, avatar, self.overlay)
         image = qimage_from_rgb(camera)
         if self.show_landmarks:
-            draw_face_overlay(image, event.track, mirrored=self._controller.settings.mirror_preview)
+            draw_face_overlay(image, event.track, mirrored=mirrored)
         return image
 
 
