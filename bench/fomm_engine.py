@@ -68,8 +68,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from avatarify_app.engines.fomm import frozen_conv  # noqa: E402
 from avatarify_app.engines.fomm.config import FommConfig, build_models  # noqa: E402
-from avatarify_app.engines.fomm.frozen_conv import nnpack_available, nnpack_threads  # noqa: E402
+from avatarify_app.engines.fomm.frozen_conv import nnpack_threads  # noqa: E402
 from avatarify_app.engines.fomm.motion import normalize_kp  # noqa: E402
 from avatarify_app.engines.fomm.optimize import optimize_for_inference  # noqa: E402
 
@@ -218,7 +219,8 @@ def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[
 def child_peak_rss(mode: str, size: int, threads: int) -> float:
     """Peak RSS (MB) of a fresh process that builds the networks and runs three ``mode`` frames."""
     out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", mode, "--size", str(size), "--threads", str(threads)],
+        [sys.executable, __file__, "--rss-child", mode, "--size", str(size), "--threads", str(threads)]
+        + (["--no-nnpack"] if not frozen_conv.nnpack_available() else []),
         check=True,
         capture_output=True,
         text=True,
@@ -274,9 +276,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the baseline")
+    parser.add_argument(
+        "--no-nnpack", action="store_true", help="the engine as on a torch without NNPACK (Winograd fallback)"
+    )
     parser.add_argument("--rss-child", choices=("baseline", "engine"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.no_nnpack:
+        frozen_conv.nnpack_available = lambda: False  # read by every FrozenConv2d and by nnpack_threads
     if args.rss_child:
         _rss_child(args.rss_child, args.size)
         return
@@ -315,7 +322,7 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (GNU OpenMP: spin, then sleep)"),
-        "nnpack": nnpack_available(),
+        "nnpack": frozen_conv.nnpack_available(),
         "size": args.size,
         "rounds": args.rounds,
         "config": str(CONFIG.relative_to(REPO)),
