@@ -13,6 +13,7 @@ that activations keep their scale, and batch norms with non-trivial statistics. 
 
 Run it as is, and with ``OMP_WAIT_POLICY=PASSIVE`` in the environment (recorded in the output): GNU
 OpenMP's workers otherwise busy-wait after each parallel op, on the cores NNPACK's threads need.
+``--no-nnpack`` measures the engine as it runs on a torch built without NNPACK (Windows wheels).
 
 ``gflop_per_frame`` counts the multiply-adds (x2) each path asks for, as direct convolutions
 (``torch.utils.flop_counter`` on the reference modules); NNPACK performs fewer, so the engine's
@@ -39,15 +40,25 @@ single-thread CPU time where marked "1t"):
   (direct, upsampled: 89 ms). Kept for inputs of 32x32 and up. ``F.pixel_shuffle`` itself took 10.5 ms
   for (1, 256, 128, 128); a view/permute/reshape copy 2.7 ms. Kept.
 - The dense motion hourglass's middle (512-2048 channels at 2x2 to 8x8): direct convs are slow there
-  (2048->512 at 8x8: 43 ms 1t), NNPACK slower still (64 ms); an unfold and one GEMM takes 20 ms. Kept
-  for outputs up to 8x8. oneDNN's inner product would save another 10-25% (private op): not used.
+  (2048->512 at 8x8: 43 ms 1t), NNPACK slower still (64 ms); an unfold and one GEMM takes 20 ms (MKL,
+  1t), or 7.5 ms as NNPACK's 1x1 conv on its 2-thread pool (inside ``nnpack_threads``, where MKL gets
+  one thread: 15 ms). Kept for outputs up to 8x8. oneDNN's inner product would save 10-25% over MKL
+  (a private op): not used.
+- Nearest 2x upsampling (the blocks below 32x32) as a broadcast copy: 6.1 -> 1.4 ms (1t) for
+  (1, 256, 32, 32) against ``F.interpolate``. Kept.
 - Threads: NNPACK has its own pool. With GNU OpenMP's default busy-waiting, torch's OpenMP workers
   steal the cores from it: engine 390-450 ms at 2 OpenMP threads, 310-340 ms with OpenMP at 1 thread
   during the frame (kept: ``nnpack_threads``). Giving the GEMMs 2 threads inside that: no gain. With
   ``OMP_WAIT_POLICY=PASSIVE``: 275 ms at 2 threads (and the baseline 705 instead of 730 ms).
-- torch.compile (inductor): needs a C++ compiler at run time (none on users' Windows machines) and
-  compiles for minutes; not used in the app. See ``--compile`` to measure it here.
-- bf16: not allowed (error over 1e-3); fp16 is for CUDA only.
+- Page faults: every large fresh tensor costs about 0.45 ms per MB in first-touch faults on this VM
+  (the baseline faults about 275 MB a frame, the engine 48 MB). torch's ``THP_MEM_ALLOC_ENABLE=1``
+  (transparent huge pages, set before torch is imported) cuts that 4x: baseline 730 -> 640-685 ms,
+  engine 300 -> 270-285 ms. An environment setting for the app's entry point, like
+  ``OMP_WAIT_POLICY``; glibc's malloc thresholds (``mallopt``) did not stop the faults.
+- torch.compile (inductor) of the baseline generator: 63 s to compile, then 637 ms instead of about
+  810 ms (same contended run). It needs a C++ compiler at run time (none on users' Windows machines):
+  not used in the app. ``--compile`` measures it.
+- bf16: not tried (8 bits of mantissa cannot hold 1e-3 over these depths); fp16 is for CUDA only.
 """
 
 from __future__ import annotations
