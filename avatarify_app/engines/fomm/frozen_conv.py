@@ -8,8 +8,13 @@ torch 2.13 (bench/fomm_engine.py): a bottleneck conv 256->256 at 64x64 takes 44 
 NNPACK is not in every torch build (Windows wheels lack it): then ``winograd.py`` serves the large 3x3
 convs. Results differ from the direct convolution by about 1e-5 of the output's scale.
 
-An upsampling conv (2x nearest, then 3x3) runs as four phase kernels on the low-resolution input
-followed by a pixel shuffle (``winograd.subpixel_weight``), which needs 2.25x fewer multiply-adds.
+An upsampling conv (2x nearest, then 3x3) on an input of 32x32 or more runs as one 3x3 conv with four
+phase kernels per output channel on the low-resolution input, then a pixel shuffle
+(``winograd.subpixel_weight``): the Winograd input transform then covers a quarter of the pixels.
+The small, wide convs of the hourglasses' middle (outputs up to 8x8) run as an unfold and one GEMM.
+
+The sub-pixel and Winograd weights are derived lazily, on the first input that needs them, on the
+weights' device and dtype (they are rebuilt if the module moves).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ logger = logging.getLogger(__name__)
 # Below these sizes the direct kernels are as fast (measured as in the module docstring).
 _MIN_FAST_PIXELS = 16 * 16  # output pixels for NNPACK
 # Up to this many output pixels, with many channels (the dense motion hourglass's middle), an unfold and
-# one GEMM beats the direct kernel: 2048->512 at 8x8 takes 43 ms direct, 20 ms as a GEMM (one thread).
+# one GEMM beats the direct kernel: 2048->512 at 8x8 takes 43 ms direct, 20 ms as an MKL GEMM (one
+# thread), 7.5 ms as NNPACK's 1x1 conv on its 2-thread pool.
 _MAX_IM2COL_PIXELS = 8 * 8
 _MIN_SUBPIXEL_PIXELS = 32 * 32  # low-resolution input pixels for the sub-pixel form of an upsampling conv
 _MIN_WINOGRAD_CHANNELS = 128  # input channels for our own Winograd (when NNPACK is missing)
@@ -177,9 +183,10 @@ class FrozenConv2d(nn.Module):
                 self.algorithm = None if self.algorithm is None else Algorithm.DIRECT
                 out = F.conv2d(x, weight, bias, padding=self.padding)
         elif algorithm is Algorithm.WINOGRAD:
-            if subpixel not in self._winograd:
-                self._winograd[subpixel] = filter_transform(weight).to(x.device)
-            out = winograd_conv3x3(x.contiguous(), self._winograd[subpixel], bias)
+            u = self._winograd.get(subpixel)
+            if u is None or u.device != weight.device or u.dtype != weight.dtype:
+                u = self._winograd[subpixel] = filter_transform(weight).to(weight.device, weight.dtype)
+            out = winograd_conv3x3(x.contiguous(), u, bias)
         elif algorithm is Algorithm.IM2COL:
             out = _im2col_conv(x, weight, bias, self.padding, nnpack=self._nnpack)
         else:
@@ -187,7 +194,8 @@ class FrozenConv2d(nn.Module):
         return _pixel_shuffle(out) if subpixel else out
 
     def _subpixel_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self._subpixel is None:
+        cached = self._subpixel
+        if cached is None or cached[0].device != self.weight.device or cached[0].dtype != self.weight.dtype:
             c_out, c_in = self.weight.shape[:2]
             # (phase, C_out) -> (C_out, phase): the channel order pixel_shuffle reads.
             weight = subpixel_weight(self.weight).view(4, c_out, c_in, 3, 3).transpose(0, 1)
