@@ -373,3 +373,62 @@ def test_overlay_and_landmarks_draw_on_the_camera_preview(qtbot, make_window) ->
     assert 0.0 < shown_vs_camera() < 10, "face box and contours are drawn, the rest is the camera"
     output_before = events[-1].output
     assert np.array_equal(rgb_from_qimage(window.preview.output_pane.image()), output_before)
+
+
+def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path, monkeypatch) -> None:
+    """The real FOMM engine, built from a tiny config with random weights (a vox checkpoint is 228 MB)."""
+    import yaml
+
+    from avatarify_app.engines import create_engine
+    from avatarify_app.engines.fomm.config import FommConfig, build_models
+    from tests.engines.fomm.fomm_helpers import save_original_layout, tiny_config_dict
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict()), encoding="utf-8")
+    checkpoint = save_original_layout(
+        tmp_path / "tiny-vox.pth.tar", *build_models(FommConfig.from_yaml(config))
+    )
+
+    def engines(name, options, checkpoint):
+        return create_engine(name, options, checkpoint=checkpoint, config=config if name == "fomm" else None)
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
+    window = make_window(engine_factory=engines)
+    panel = window.source_panel
+    qtbot.waitUntil(lambda: not panel.loading, timeout=15_000)
+    with qtbot.waitSignal(window.bridge.engine_changed, timeout=60_000) as changed:
+        qtbot.mouseClick(panel.checkpoint_button, Qt.MouseButton.LeftButton)
+        assert panel.loading
+        assert not panel.engine_combo.isEnabled()
+    assert changed.args == ["fomm", "CPU"]
+    assert panel.device_label.text() == "FOMM on CPU"
+    assert panel.engine_combo.currentData() == "fomm"
+    assert panel.checkpoint_button.text() == "tiny-vox.pth.tar"
+    assert window.controller.settings.checkpoint == checkpoint
+    wait_for_frames(qtbot, window, count=2)
+
+
+def test_camera_picker_switches_source(qtbot, make_window, driving_video: Path, monkeypatch) -> None:
+    window = make_window()
+    wait_for_frames(qtbot, window)
+    combo = window.source_panel.camera_combo
+    assert combo.currentText() == f"Video: {driving_video.name}"
+
+    def pick(text: str) -> None:
+        row = combo.findText(text)
+        assert row >= 0, f"no {text!r} in the camera picker"
+        combo.setCurrentIndex(row)
+        combo.activated.emit(row)
+
+    pick("Demo motion")
+    assert window.controller.settings.source.kind == "demo"
+    wait_for_frames(qtbot, window, count=3)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))  # cancelled
+    pick("Video file…")
+    assert window.controller.settings.source.kind == "demo"
+    assert combo.currentText() == "Demo motion"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(driving_video), ""))
+    pick("Video file…")
+    assert window.controller.settings.source == SourceSpec(kind="video", path=driving_video)
+    assert combo.currentText() == f"Video: {driving_video.name}"
+    wait_for_frames(qtbot, window, count=3)
