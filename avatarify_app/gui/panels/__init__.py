@@ -1,0 +1,1 @@
+"""The window's parts, each a widget over the controller and the bridge."""
