@@ -21,11 +21,8 @@ from avatarify_app.gui.settings import SettingsStore
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
 
-pytestmark = [
-    pytest.mark.slow,  # each test runs the live pipeline with FaceMesh for a second or more
-    # The offscreen platform says this about every top-level window with a layout: noise, not a fault.
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
+# The offscreen platform says this about every top-level window with a layout: noise, not a fault.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 FACELESS_TEXT = (
     "No face found in the avatar image: choose a photo or painting with one clearly visible, "
