@@ -51,9 +51,9 @@ def _pose(t: float) -> dict[str, float]:
         b = _bump(t, start, end)
         phase = 2 * math.pi * (t - start) / (end - start)
         if action == "nod":
-            amount["pitch"] += 12.0 * math.sin(2 * phase) * b ** 0.5
+            amount["pitch"] += 12.0 * math.sin(2 * phase) * b**0.5
         elif action == "turn":
-            amount["yaw"] += 18.0 * math.sin(phase) * b ** 0.5
+            amount["yaw"] += 18.0 * math.sin(phase) * b**0.5
         elif action == "talk":
             amount["open"] += 0.11 * b**0.5 * (0.5 + 0.5 * abs(math.sin(3 * phase)))
         elif action == "blink":
@@ -96,7 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     image = load_image(BUNDLED_AVATARS_DIR / "grace_hopper.jpg")
     track = detect_face(image)
-    assert track.found and track.box is not None and track.landmarks is not None
+    if track.box is None or track.landmarks is None:
+        raise SystemExit("no face found in the bundled portrait")
     crop = crop_face(image, track.box, SIZE, scale=1.9)
     rest = transform_points(crop.crop_from_frame, track.landmarks)
     mesh = build_mesh(rest, (SIZE, SIZE), ring_scale=1.6)

@@ -123,7 +123,7 @@ def _save_small(raw: Path, out: Path, width: int) -> int:
 
 
 def _say(text: str) -> None:
-    print(f"screenshot: {text}", file=sys.stderr)  # noqa: T201  (a command-line tool talks to its user)
+    print(f"screenshot: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

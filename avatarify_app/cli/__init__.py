@@ -68,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     if args.command is None:
-        args = parser.parse_args([*(argv or sys.argv[1:]), "gui"])
+        args = parser.parse_args([*argv, "gui"])
     try:
         return int(args.func(args))
     except AvatarifyError as exc:

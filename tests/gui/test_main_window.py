@@ -22,7 +22,6 @@ from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
 
 # The offscreen platform says this about every top-level window with a layout: noise, not a fault.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 FACELESS_TEXT = (
     "No face found in the avatar image: choose a photo or painting with one clearly visible, "
