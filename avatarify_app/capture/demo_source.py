@@ -27,6 +27,11 @@ class DemoSource(Source):
     def fps(self) -> float:
         return self._fps
 
+    @property
+    def frame_count(self) -> int:
+        """Frames in one loop of the motion (known once open)."""
+        return self._motion.length if self._motion is not None else 0
+
     def open(self) -> None:
         self.close()
         self._motion = DemoMotion(size=self.size, fps=self._fps)

@@ -25,6 +25,7 @@ class VideoFileSource(Source):
         self.loop = loop
         self._capture: cv2.VideoCapture | None = None
         self._fps = 30.0
+        self.frame_count = 0  # frames in the file, as its header says (known once open)
 
     @property
     def name(self) -> str:
@@ -44,6 +45,7 @@ class VideoFileSource(Source):
             raise InputError(f"{self.path}: not a readable video (expected MP4, MOV, AVI, MKV or WebM)")
         fps = capture.get(cv2.CAP_PROP_FPS)
         self._fps = fps if 1.0 <= fps <= 240.0 else 30.0
+        self.frame_count = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         self._capture = capture
         logger.info("opened %s at %.3g fps%s", self.path, self._fps, ", looping" if self.loop else "")
 

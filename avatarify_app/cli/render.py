@@ -9,7 +9,7 @@ from pathlib import Path
 
 from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
-from avatarify_app.rendering import DemoClip, DrivingClip, render_clip
+from avatarify_app.rendering import Driving, render_clip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    clip = DemoClip() if args.demo else DrivingClip(args.driving)
+    driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar_path = args.avatar or default_avatar()
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         engine.set_avatar(avatar)
         started = time.monotonic()
         report = render_clip(
-            engine, clip, args.out, neutral_frame=args.neutral_frame, progress=_ProgressBar()
+            engine, driving, args.out, neutral_frame=args.neutral_frame, progress=_ProgressBar()
         )
     finally:
         engine.close()

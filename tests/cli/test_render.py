@@ -115,7 +115,7 @@ def faceless_video(tmp_path) -> Path:
         ("unreadable_avatar", "not a readable image"),
         ("faceless_avatar", "no face found in the avatar image"),
         ("faceless_video", "no face in any frame"),
-        ("missing_video", "no such file"),
+        ("missing_video", "no such video file"),
         ("unwritable_out", "does not exist"),
     ],
 )
