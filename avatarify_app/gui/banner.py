@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from avatarify_app.frames import MessageLevel, UserMessage
 
@@ -14,11 +14,10 @@ _STYLES = {
 }
 
 
-class MessageBanner(QFrame):
-    """Shows one message until it is closed or replaced. ``clear(key)`` hides it only if it is still
-    showing a message about ``key`` (a later message on another subject stays)."""
+class _Row(QFrame):
+    """One message with its close button."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, message: UserMessage, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = QLabel()
         self.label.setWordWrap(True)
@@ -27,25 +26,56 @@ class MessageBanner(QFrame):
         self.close_button.setText("✕")
         self.close_button.setToolTip("Hide this message")
         self.close_button.setAutoRaise(True)
-        self.close_button.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.close_button)
-        self.message: UserMessage | None = None
-        self.hide()
-
-    @property
-    def text(self) -> str:
-        """The text shown ("" when hidden)."""
-        return self.label.text() if self.isVisibleTo(self.parentWidget()) else ""
+        self.show_message(message)
 
     def show_message(self, message: UserMessage) -> None:
         self.message = message
         self.label.setText(message.text)
         self.setStyleSheet(_STYLES[message.level])
+
+
+class MessageBanner(QWidget):
+    """Shows one row per subject (``UserMessage.key``), newest at the bottom, until it is closed or
+    replaced: a message about a subject replaces the earlier one about it, and ``clear(key)`` removes it,
+    so the no-webcam notice and a virtual-camera warning are both seen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self._rows: dict[str, _Row] = {}
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        """The texts shown, one line each ("" when nothing is shown)."""
+        return "\n".join(row.message.text for row in self._rows.values())
+
+    @property
+    def close_button(self) -> QToolButton | None:
+        """The close button of the newest message."""
+        return next(reversed(self._rows.values())).close_button if self._rows else None
+
+    def show_message(self, message: UserMessage) -> None:
+        row = self._rows.pop(message.key, None)
+        if row is None:
+            row = _Row(message, self)
+            row.close_button.clicked.connect(lambda _=False, key=message.key: self.clear(key))
+        else:
+            row.show_message(message)
+            self._layout.removeWidget(row)
+        self._rows[message.key] = row
+        self._layout.addWidget(row)
         self.show()
 
     def clear(self, key: str) -> None:
-        if self.message is not None and self.message.key == key:
-            self.hide()
+        row = self._rows.pop(key, None)
+        if row is not None:
+            self._layout.removeWidget(row)
+            row.deleteLater()
+        self.setVisible(bool(self._rows))

@@ -106,7 +106,8 @@ class MainWindow(QMainWindow):
         bridge.state_changed.connect(self._on_state_changed)
         geometry = store.window_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1360, 800)
+            screen = self.screen().availableGeometry()
+            self.resize(min(1360, int(screen.width() * 0.95)), min(800, int(screen.height() * 0.9)))
 
     # -- layout -------------------------------------------------------------------------------------
     def _build_layout(self) -> None:
