@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
-from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_mouth_cavity
+from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_closed_eyelids, paint_mouth_cavity
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.outputs.mp4 import Mp4Writer
@@ -77,7 +77,7 @@ def _pose_landmarks(rest: np.ndarray, p: dict[str, float]) -> np.ndarray:
     for ring in (lm.RIGHT_EYE, lm.LEFT_EYE):
         idx = list(ring)
         mid = pts[idx, 1].mean()
-        pts[idx, 1] = mid + (pts[idx, 1] - mid) * (1 - 0.9 * p["blink"])
+        pts[idx, 1] = mid + (pts[idx, 1] - mid) * (1 - p["blink"])
     for corner, direction in ((lm.LIPS_OUTER[0], -1), (lm.LIPS_OUTER[10], 1)):
         near = np.exp(-np.sum((rest[:, :2] - rest[corner, :2]) ** 2, axis=1) / (0.06 * face_h) ** 2)
         pts[:, 0] += direction * 0.04 * face_h * p["smile"] * near
@@ -94,22 +94,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BUNDLED_AVATARS_DIR.parent / "demo" / "demo_motion.mp4")
     args = parser.parse_args()
-    image = load_image(BUNDLED_AVATARS_DIR / "grace_hopper.jpg")
+    # Not the default avatar (Grace Hopper): the demo should show one face driving another.
+    image = load_image(BUNDLED_AVATARS_DIR / "astronaut.png")
     track = detect_face(image)
     if track.box is None or track.landmarks is None:
         raise SystemExit("no face found in the bundled portrait")
     crop = crop_face(image, track.box, SIZE, scale=1.9)
     rest = transform_points(crop.crop_from_frame, track.landmarks)
     mesh = build_mesh(rest, (SIZE, SIZE), ring_scale=1.6)
-    src = np.concatenate([rest[:, :2], mesh.anchors]).astype(np.float64)
+    src = mesh.vertices(rest)
     opening = lm.mouth_opening(rest)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with Mp4Writer(args.out, size=(SIZE, SIZE), fps=FPS) as writer:
         for i in range(int(DURATION * FPS)):
             moved = _pose_landmarks(rest, _pose(i / FPS))
-            dst = keep_irises_in_eyes(np.concatenate([moved[:, :2], mesh.anchors]))
+            dst = keep_irises_in_eyes(mesh.vertices(moved))
             frame = warp_mesh(crop.image, src, dst, mesh.triangles, mesh.roi)
             paint_mouth_cavity(frame, dst, opening)
+            paint_closed_eyelids(frame, dst, rest)
             writer.write_video(frame)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)")
 

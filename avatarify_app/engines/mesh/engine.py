@@ -7,7 +7,11 @@ import logging
 import numpy as np
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
-from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_mouth_cavity
+from avatarify_app.engines.mesh.features import (
+    keep_irises_in_eyes,
+    paint_closed_eyelids,
+    paint_mouth_cavity,
+)
 from avatarify_app.engines.mesh.motion import transfer_motion
 from avatarify_app.engines.mesh.topology import Mesh, build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
@@ -64,7 +68,7 @@ class MeshEngine(Engine):
         self._avatar_points = points
         self._avatar_track = track
         self._mesh = build_mesh(points, (canvas.shape[1], canvas.shape[0]))
-        self._src_vertices = np.concatenate([points[:, :2], self._mesh.anchors]).astype(np.float64)
+        self._src_vertices = self._mesh.vertices(points)
         self._avatar_opening = lm.mouth_opening(points)
         self._last_output = canvas
         logger.info(
@@ -87,9 +91,10 @@ class MeshEngine(Engine):
         assert self._neutral is not None
         assert self._src_vertices is not None
         moved = transfer_motion(avatar, self._neutral, track.landmarks, self.strength)
-        dst = keep_irises_in_eyes(np.concatenate([moved, mesh.anchors]))
+        dst = keep_irises_in_eyes(mesh.vertices(moved))
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
         paint_mouth_cavity(out, dst, self._avatar_opening)
+        paint_closed_eyelids(out, dst, avatar)
         self._last_output = out
         return out
 

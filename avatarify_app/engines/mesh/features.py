@@ -63,3 +63,43 @@ def paint_mouth_cavity(image: np.ndarray, points: np.ndarray, avatar_opening: fl
     colour = colour * (1 - teeth) + _TEETH_RGB * teeth
     patch = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = np.clip(patch * (1 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
+
+
+def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray) -> None:
+    """Cover nearly closed eyes with eyelid skin, in place.
+
+    A closing eye squeezes its whole inside (white, iris) into a thin band, which reads as a bright
+    line where a lid should be. From half closed (lid gap against the avatar's at rest) to 90 % closed
+    the band fades into the colour of the skin around the eye.
+    ``points``: (V, 2+) warped landmarks on ``image``; ``rest``: the avatar's landmarks at rest.
+    """
+    h, w = image.shape[:2]
+    for ring, top, bottom in (
+        (lm.RIGHT_EYE, lm.RIGHT_EYE_TOP, lm.RIGHT_EYE_BOTTOM),
+        (lm.LEFT_EYE, lm.LEFT_EYE_TOP, lm.LEFT_EYE_BOTTOM),
+    ):
+        gap = np.linalg.norm(points[top, :2] - points[bottom, :2])
+        rest_gap = max(float(np.linalg.norm(rest[top, :2] - rest[bottom, :2])), 1e-6)
+        alpha = float(np.clip((1 - gap / rest_gap - 0.5) / 0.4, 0.0, 1.0))
+        if alpha <= 0.0:
+            continue
+        poly = points[list(ring), :2].astype(np.float32)
+        x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 6
+        x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 7
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        shift = 4
+        cv2.fillPoly(
+            mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], 255, cv2.LINE_AA, shift
+        )
+        core = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        around = cv2.dilate(mask, np.ones((9, 9), np.uint8)) & ~cv2.dilate(mask, np.ones((5, 5), np.uint8))
+        patch = image[y0:y1, x0:x1]
+        if not around.any():
+            continue
+        skin = np.median(patch[around > 0].reshape(-1, 3), axis=0).astype(np.float32)
+        weight = (cv2.GaussianBlur(core, (3, 3), 0).astype(np.float32) / 255.0 * alpha)[..., None]
+        blended = patch.astype(np.float32) * (1 - weight) + skin * weight
+        image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -1,8 +1,9 @@
 """The mesh the ``mesh`` engine warps: FaceMesh triangles, eye fans and a fixed anchor ring.
 
-Vertices are the 478 FaceMesh landmarks followed by ``anchors``. The FaceMesh tessellation leaves the
-eyes and the mouth open; each eye is closed with a fan around its iris centre, so a blink collapses the
-eye to the lid line. The mouth stays open: its inside is painted as a cavity (``mouth.py``).
+Vertices are the 478 FaceMesh landmarks, the mouth centre, then ``anchors``. The FaceMesh tessellation
+leaves the eyes and the mouth open; each eye is closed with a fan around its iris centre, so a blink
+collapses the eye to the lid line, and the mouth with a fan around its centre, so teeth move with the
+lips. Where the mouth opens wider than the avatar's, its inside is painted as a cavity (``features.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import numpy as np
 from avatarify_app.tracking import landmarks as lm
 
 _NUM_RING = 28
+MOUTH_CENTRE = lm.NUM_LANDMARKS  # vertex index: the mean of the inner-lip ring
+FIRST_ANCHOR = lm.NUM_LANDMARKS + 1
 
 
 @functools.cache
 def face_triangles() -> np.ndarray:
-    """(T, 3) int32 vertex indices of FaceMesh's tessellation plus the two eye fans.
+    """(T, 3) int32 vertex indices of FaceMesh's tessellation plus the eye and mouth fans.
 
     The tessellation ships as edges; its triangles are the edge triples that close a cycle.
     """
@@ -34,7 +37,12 @@ def face_triangles() -> np.ndarray:
     triangles = {
         tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION for c in neighbours[a] & neighbours[b]
     }
-    for ring, centre in ((lm.RIGHT_EYE, lm.RIGHT_IRIS_CENTER), (lm.LEFT_EYE, lm.LEFT_IRIS_CENTER)):
+    fans = (
+        (lm.RIGHT_EYE, lm.RIGHT_IRIS_CENTER),
+        (lm.LEFT_EYE, lm.LEFT_IRIS_CENTER),
+        (lm.LIPS_INNER, MOUTH_CENTRE),
+    )
+    for ring, centre in fans:
         for i, a in enumerate(ring):
             triangles.add((a, ring[(i + 1) % len(ring)], centre))
     return np.array(sorted(triangles), dtype=np.int32)
@@ -45,7 +53,7 @@ class Mesh:
     """A fixed triangulation over one avatar canvas.
 
     Attributes:
-        triangles: (T, 3) int32 indices into the vertex array (landmarks first, then anchors).
+        triangles: (T, 3) int32 indices into the vertex array (``vertices``).
         anchors: (A, 2) float32 canvas pixels that never move.
         roi: (x0, y0, x1, y1) int canvas rectangle outside which the warp is the identity.
     """
@@ -53,6 +61,12 @@ class Mesh:
     triangles: np.ndarray
     anchors: np.ndarray
     roi: tuple[int, int, int, int]
+
+    def vertices(self, landmarks: np.ndarray) -> np.ndarray:
+        """(V, 2) float64 vertices for (478, 2+) landmarks: the landmarks, the mouth centre, the anchors."""
+        points = landmarks[:, :2].astype(np.float64)
+        mouth = points[list(lm.LIPS_INNER)].mean(axis=0, keepdims=True)
+        return np.concatenate([points, mouth, self.anchors])
 
 
 def build_mesh(landmarks: np.ndarray, canvas_size: tuple[int, int], ring_scale: float = 1.7) -> Mesh:
@@ -72,7 +86,7 @@ def build_mesh(landmarks: np.ndarray, canvas_size: tuple[int, int], ring_scale: 
     ring = np.clip(ring, [0, 0], [width - 1, height - 1])
     ring = np.unique(np.round(ring, 1), axis=0)
 
-    outer = _outer_triangles(oval, ring, first_anchor=lm.NUM_LANDMARKS)
+    outer = _outer_triangles(oval, ring, first_anchor=FIRST_ANCHOR)
     triangles = np.concatenate([face_triangles(), outer]).astype(np.int32)
     x0, y0 = np.floor(ring.min(axis=0)).astype(int)
     x1, y1 = np.ceil(ring.max(axis=0)).astype(int) + 1
