@@ -1,7 +1,7 @@
 """Make the README screenshot: the app window under Xvfb, the demo motion driving an avatar.
 
     .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png
-    .venv/bin/python tools/screenshot.py --out shot.png --avatar resources/avatars/grace_hopper.jpg
+    .venv/bin/python tools/screenshot.py --out shot.png --avatar resources/avatars/astronaut.png
 
 Needs Xvfb (``apt install xvfb``) and Qt's xcb libraries (see docs/gui.md). The app runs as
 ``avatarify gui --demo --no-virtual-camera`` with settings, data and log in a temporary folder, takes
@@ -25,9 +25,8 @@ from pathlib import Path
 import cv2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The demo motion is a clip of the default avatar (Grace Hopper), so driving her with it looks like a
-# mirror; the other bundled portrait shows better what the app does.
-DEFAULT_AVATAR = REPO_ROOT / "resources" / "avatars" / "astronaut.png"
+# The default avatar, as a first run shows it (the demo motion is the astronaut portrait).
+DEFAULT_AVATAR = REPO_ROOT / "resources" / "avatars" / "grace_hopper.jpg"
 MAX_BYTES = 300_000
 
 
