@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
+from avatarify_app.avatars import bundled_avatars
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
@@ -56,8 +57,9 @@ def test_calibrate_button(qtbot, make_window) -> None:
 
 
 def test_auto_calibration_when_the_pose_matches(qtbot, make_window, live_settings: LiveSettings) -> None:
-    # The demo motion is a clip of the default avatar, so its pose matches the avatar's at once.
-    window = make_window(dataclasses.replace(live_settings, source=SourceSpec(kind="demo")))
+    # The demo motion is a clip of the astronaut portrait, so its pose matches that avatar's at once.
+    astronaut = next(p for p in bundled_avatars() if p.stem == "astronaut")
+    window = make_window(dataclasses.replace(live_settings, source=SourceSpec(kind="demo"), avatar=astronaut))
     wait_for_frames(qtbot, window)
     with qtbot.waitSignal(window.bridge.calibrated, timeout=20_000):
         window.calibration_panel.auto_check.setChecked(True)
