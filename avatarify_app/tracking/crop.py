@@ -6,6 +6,7 @@ Convention: 2x3 float64 matrices map pixel (x, y) of one image to pixel (x, y) o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -62,11 +63,17 @@ def crop_face(image: np.ndarray, box: Box, size: int, scale: float = 1.8, shift_
     return FaceCrop(crop, crop_from_frame, invert_affine(crop_from_frame))
 
 
+@functools.lru_cache(maxsize=8)
 def feather_mask(size: int, margin: float = 0.12) -> np.ndarray:
-    """A (size, size) float32 mask, 1 in the middle, falling smoothly to 0 within ``margin`` of each edge."""
+    """A (size, size) float32 mask, 1 in the middle, falling smoothly to 0 within ``margin`` of each edge.
+
+    Cached (pasting back runs every frame); the array is read-only.
+    """
     ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(margin * size, 1.0), 0.0, 1.0)
     ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep: no visible band at the ramp's ends
-    return np.outer(ramp, ramp).astype(np.float32)
+    mask = np.outer(ramp, ramp).astype(np.float32)
+    mask.setflags(write=False)
+    return mask
 
 
 def paste_back(

@@ -12,7 +12,7 @@ from avatarify_app.engines.mesh.features import (
     paint_closed_eyelids,
     paint_mouth_cavity,
 )
-from avatarify_app.engines.mesh.motion import transfer_motion
+from avatarify_app.engines.mesh.motion import MotionTransfer
 from avatarify_app.engines.mesh.topology import Mesh, build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.errors import NoFaceError
@@ -47,7 +47,8 @@ class MeshEngine(Engine):
         self._mesh: Mesh | None = None
         self._src_vertices: np.ndarray | None = None
         self._avatar_opening = 0.0
-        self._neutral: np.ndarray | None = None
+        self._neutral: np.ndarray | None = None  # the driver's landmarks at calibration
+        self._motion: MotionTransfer | None = None  # for this avatar and this neutral pose
         self._last_output: np.ndarray | None = None
 
     def set_avatar(self, image: np.ndarray) -> None:
@@ -71,6 +72,8 @@ class MeshEngine(Engine):
         self._src_vertices = self._mesh.vertices(points)
         self._avatar_opening = lm.mouth_opening(points)
         self._last_output = canvas
+        if self._neutral is not None:
+            self._motion = MotionTransfer(points, self._neutral)
         logger.info(
             "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s",
             canvas.shape[1], canvas.shape[0], len(self._mesh.triangles), self._mesh.roi,
@@ -80,17 +83,19 @@ class MeshEngine(Engine):
         if not track.found or track.landmarks is None:
             raise NoFaceError("no face in the camera picture: look into the camera, then calibrate again")
         self._neutral = track.landmarks.copy()
+        if self._avatar_points is not None:
+            self._motion = MotionTransfer(self._avatar_points, self._neutral)
         logger.info("calibrated: neutral pose %s", track.pose)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
         canvas, mesh, avatar = self._require_avatar()
         if not track.found or track.landmarks is None:
             return self._last_output if self._last_output is not None else canvas
-        if self._neutral is None:
+        if self._motion is None:
             self.calibrate(image, track)
-        assert self._neutral is not None
+        assert self._motion is not None
         assert self._src_vertices is not None
-        moved = transfer_motion(avatar, self._neutral, track.landmarks, self.strength)
+        moved = self._motion(track.landmarks, self.strength)
         dst = keep_irises_in_eyes(mesh.vertices(moved))
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
         paint_mouth_cavity(out, dst, self._avatar_opening)

@@ -27,24 +27,29 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.array([[a.real, -a.imag, t.real], [a.imag, a.real, t.imag]])
 
 
-def transfer_motion(
-    avatar: np.ndarray,
-    driver_neutral: np.ndarray,
-    driver: np.ndarray,
-    strength: float = 1.0,
-) -> np.ndarray:
-    """The avatar's landmarks moved as the driver moved since its neutral frame.
+class MotionTransfer:
+    """Moves the avatar's landmarks as the driver moved since its neutral frame.
 
     Head motion (a similarity fitted on the rigid points: position, size, roll) is removed from the
     driver; what is left is the expression, a per-landmark displacement in the neutral driver's frame.
     It is scaled by ``strength``, carried into the avatar's frame, and the driver's head motion is put
-    back on top. At the neutral frame the result equals ``avatar``.
+    back on top. At the neutral frame the result equals the avatar's landmarks.
 
-    Shape: (478, 2+) pixel landmarks in, (478, 2) float64 out (avatar pixels).
+    What depends only on the avatar and the neutral frame (their similarity, the avatar seen in the
+    neutral driver's frame) is computed once, here; a call does the per-frame rest.
+
+    Shape: (478, 2+) pixel landmarks in (avatar, driver_neutral, driver); (478, 2) float64 out, in
+    avatar pixels.
     """
-    avatar_from_neutral = fit_similarity(driver_neutral[_RIGID, :2], avatar[_RIGID, :2])
-    current_from_neutral = fit_similarity(driver_neutral[_RIGID, :2], driver[_RIGID, :2])
-    expression = transform_points(invert_affine(current_from_neutral), driver[:, :2]) - driver_neutral[:, :2]
-    posed = transform_points(invert_affine(avatar_from_neutral), avatar[:, :2].astype(np.float64))
-    posed = posed + strength * expression
-    return transform_points(avatar_from_neutral, transform_points(current_from_neutral, posed))
+
+    def __init__(self, avatar: np.ndarray, driver_neutral: np.ndarray) -> None:
+        self._neutral = driver_neutral[:, :2].astype(np.float64)
+        self._avatar_from_neutral = fit_similarity(self._neutral[_RIGID], avatar[_RIGID, :2])
+        neutral_from_avatar = invert_affine(self._avatar_from_neutral)
+        self._avatar_in_neutral = transform_points(neutral_from_avatar, avatar[:, :2].astype(np.float64))
+
+    def __call__(self, driver: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        current_from_neutral = fit_similarity(self._neutral[_RIGID], driver[_RIGID, :2])
+        driver_in_neutral = transform_points(invert_affine(current_from_neutral), driver[:, :2])
+        posed = self._avatar_in_neutral + strength * (driver_in_neutral - self._neutral)
+        return transform_points(self._avatar_from_neutral, transform_points(current_from_neutral, posed))
