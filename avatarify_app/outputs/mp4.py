@@ -175,6 +175,7 @@ class Mp4Writer:
 
     def _encode_audio(self, final: bool) -> None:
         assert self._audio is not None
+        assert self.audio_rate is not None  # the audio stream exists only with a rate
         frame_size = self._audio.codec_context.frame_size or 1024
         while len(self._audio_pending) >= frame_size or (final and len(self._audio_pending)):
             block = self._audio_pending[:frame_size]

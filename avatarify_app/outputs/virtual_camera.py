@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import platform
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avatarify_app.config import VirtualCameraSettings
 from avatarify_app.errors import DeviceError
 from avatarify_app.outputs.framing import letterbox
+
+if TYPE_CHECKING:
+    import pyvirtualcam
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ class VirtualCameraSink:
     def __init__(self, settings: VirtualCameraSettings, backend: str | None = None) -> None:
         self.settings = settings
         self.backend = backend or settings.backend
-        self._camera = None
+        self._camera: pyvirtualcam.Camera | None = None
         self._buffer: np.ndarray | None = None
         self._last_size: tuple[int, int] | None = None
 

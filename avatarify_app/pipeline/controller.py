@@ -128,11 +128,10 @@ class Controller:
         """Deliver ``event`` to every subscriber; keep the settings in step with what succeeded."""
         match event:
             case AvatarChanged(path=path) if path is not None:
-                self._update(avatar=path)
+                self._update(lambda s: dataclasses.replace(s, avatar=path))
             case EngineChanged(name=name):
-                self._update(
-                    engine=name, checkpoint=self._requested_checkpoint.pop(name, self._settings.checkpoint)
-                )
+                checkpoint = self._requested_checkpoint.pop(name, self._settings.checkpoint)
+                self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
         for callback in self._subscribers:
             try:
                 callback(event)
@@ -144,9 +143,10 @@ class Controller:
         logger.info("live pipeline %s", state.value)
         self._emit(StateChanged(state))
 
-    def _update(self, **changes: object) -> None:
+    def _update(self, change: Callable[[LiveSettings], LiveSettings]) -> None:
+        """Replace the settings with ``change(settings)``, under the lock."""
         with self._lock:
-            self._settings = dataclasses.replace(self._settings, **changes)
+            self._settings = change(self._settings)
 
     def _post(self, level: MessageLevel, text: str, key: str) -> None:
         self._emit(MessagePosted(UserMessage(level, text, key=key)))
@@ -189,7 +189,7 @@ class Controller:
     # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:
         """Switch to another camera, video file or the demo motion."""
-        self._update(source=spec)
+        self._update(lambda s: dataclasses.replace(s, source=spec))
         if (pipeline := self._pipeline) is not None:
             pipeline.capture.send(SetSource(spec))
 
@@ -205,7 +205,8 @@ class Controller:
             self._pending_avatar = avatar
         else:
             self._pending_avatar = None
-            self._update(avatar=Path(avatar))
+            path = Path(avatar)
+            self._update(lambda s: dataclasses.replace(s, avatar=path))
 
     def set_engine(self, name: str, checkpoint: Path | None = None) -> None:
         """Load another engine in the inference thread; on failure a message, and the old engine stays."""
@@ -213,7 +214,7 @@ class Controller:
             self._requested_checkpoint[name] = checkpoint  # settings follow when EngineChanged comes
             pipeline.inference.send(SetEngine(name, checkpoint))
         else:
-            self._update(engine=name, checkpoint=checkpoint)
+            self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
 
     def calibrate(self) -> None:
         """Take the current driving frame as the neutral pose (``Calibrated``, or a message)."""
@@ -225,26 +226,28 @@ class Controller:
     def set_strength(self, value: float) -> None:
         """Expression strength, 0 (none) to about 2 (exaggerated); 1 = as the driver."""
         value = float(min(max(value, 0.0), 3.0))
-        self._update(engine_options=dataclasses.replace(self._settings.engine_options, strength=value))
+        options = dataclasses.replace(self._settings.engine_options, strength=value)
+        self._update(lambda s: dataclasses.replace(s, engine_options=options))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetStrength(value))
 
     def set_mirror(self, preview: bool | None = None, output: bool | None = None) -> None:
         """Mirror the preview and/or the output; None leaves that one as it is."""
-        changes = {"mirror_preview": preview, "mirror_output": output}
-        self._update(**{k: v for k, v in changes.items() if v is not None})
+        view = SetView(mirror_preview=preview, mirror_output=output)
+        self._update(view.apply)
         if (pipeline := self._pipeline) is not None:
-            pipeline.inference.send(SetView(mirror_preview=preview, mirror_output=output))
+            pipeline.inference.send(view)
 
     def set_passthrough(self, enabled: bool) -> None:
         """Send the camera itself to the outputs instead of the avatar."""
-        self._update(passthrough=enabled)
+        self._update(lambda s: dataclasses.replace(s, passthrough=enabled))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetView(passthrough=enabled))
 
     def set_virtual_camera(self, enabled: bool) -> None:
         """Open or close the virtual camera (``VirtualCameraChanged`` tells the outcome)."""
-        self._update(virtual_camera=dataclasses.replace(self._settings.virtual_camera, enabled=enabled))
+        camera = dataclasses.replace(self._settings.virtual_camera, enabled=enabled)
+        self._update(lambda s: dataclasses.replace(s, virtual_camera=camera))
         if (pipeline := self._pipeline) is not None:
             pipeline.output.send(SetVirtualCamera(enabled))
 

@@ -63,6 +63,15 @@ class SetView:
     mirror_output: bool | None = None
     passthrough: bool | None = None
 
+    def apply(self, settings: LiveSettings) -> LiveSettings:
+        """``settings`` with the view settings this command sets (the None ones left as they are)."""
+        return replace(
+            settings,
+            mirror_preview=settings.mirror_preview if self.mirror_preview is None else self.mirror_preview,
+            mirror_output=settings.mirror_output if self.mirror_output is None else self.mirror_output,
+            passthrough=settings.passthrough if self.passthrough is None else self.passthrough,
+        )
+
 
 class InferenceStage(Stage):
     """Takes the newest driving frame, tracks the face (FaceMesh, stream mode), animates the avatar
@@ -126,15 +135,8 @@ class InferenceStage(Stage):
                 )
                 if self._engine is not None:
                     self._engine.strength = value
-            case SetView(mirror_preview, mirror_output, passthrough):
-                changes = {
-                    "mirror_preview": mirror_preview,
-                    "mirror_output": mirror_output,
-                    "passthrough": passthrough,
-                }
-                self._settings = replace(
-                    self._settings, **{k: v for k, v in changes.items() if v is not None}
-                )
+            case SetView() as view:
+                self._settings = view.apply(self._settings)
             case _:
                 raise TypeError(f"inference stage: unknown command {command!r}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import queue
 import threading
@@ -83,7 +84,7 @@ class Stage(abc.ABC):
                             command = self._commands.get_nowait()
                         except queue.Empty:
                             break
-                        self._guarded(lambda c=command: self._apply(c))
+                        self._guarded(functools.partial(self._apply, command))
                     if not self._stop.is_set():
                         self._guarded(self._step)
                 except QueueClosed:

@@ -45,16 +45,16 @@ def mouth_opening(landmarks: np.ndarray) -> float:
     ``landmarks``: (478, 2+) pixel coordinates.
     """
     gap = np.linalg.norm(landmarks[LOWER_INNER_LIP, :2] - landmarks[UPPER_INNER_LIP, :2])
-    height = np.linalg.norm(landmarks[CHIN, :2] - landmarks[FOREHEAD_TOP, :2])
+    height = float(np.linalg.norm(landmarks[CHIN, :2] - landmarks[FOREHEAD_TOP, :2]))
     return float(gap / max(height, 1e-6))
 
 
 def eye_opening(landmarks: np.ndarray) -> float:
     """Mean lid gap of both eyes divided by the mean eye width: about 0.3 open, under 0.1 closed."""
     right = np.linalg.norm(landmarks[RIGHT_EYE_TOP, :2] - landmarks[RIGHT_EYE_BOTTOM, :2]) / max(
-        np.linalg.norm(landmarks[RIGHT_EYE_OUTER, :2] - landmarks[RIGHT_EYE_INNER, :2]), 1e-6
+        float(np.linalg.norm(landmarks[RIGHT_EYE_OUTER, :2] - landmarks[RIGHT_EYE_INNER, :2])), 1e-6
     )
     left = np.linalg.norm(landmarks[LEFT_EYE_TOP, :2] - landmarks[LEFT_EYE_BOTTOM, :2]) / max(
-        np.linalg.norm(landmarks[LEFT_EYE_OUTER, :2] - landmarks[LEFT_EYE_INNER, :2]), 1e-6
+        float(np.linalg.norm(landmarks[LEFT_EYE_OUTER, :2] - landmarks[LEFT_EYE_INNER, :2])), 1e-6
     )
     return float((right + left) / 2)

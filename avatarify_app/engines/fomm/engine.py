@@ -139,8 +139,9 @@ class FommEngine(Engine):
         self._memory_format = memory_format
         self._threads = nnpack_threads if compute.is_cpu else contextlib.nullcontext
         kp_detector = optimize_for_inference(kp_detector, inplace=True)
-        self._kp_detector = kp_detector.to(self.device, memory_format=memory_format)
-        self._generator = optimize_for_inference(generator, inplace=True).to(
+        # torch's stub for Module.to omits memory_format, which Module.to takes (torch docs).
+        self._kp_detector = kp_detector.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
+        self._generator = optimize_for_inference(generator, inplace=True).to(  # type: ignore[call-overload]
             self.device, self._dtype, memory_format=memory_format
         )
         if compute.is_cpu:
@@ -191,6 +192,7 @@ class FommEngine(Engine):
             return self._last_output if self._last_output is not None else avatar.rest
         if self._kp_initial is None:
             self.calibrate(image, track)
+        assert self._kp_initial is not None  # calibrate sets it or raises
         _check_image(image, "driving frame")
         crop = self._driver_crop(image, track)
         with torch.inference_mode(), self._threads():
@@ -253,6 +255,8 @@ class FommEngine(Engine):
 
     def _driver_crop(self, image: np.ndarray, track: FaceTrack) -> FaceCrop:
         box = track.box if self._anchor is None else _follow_anchor(self._anchor, track)
+        if box is None:
+            raise NoFaceError("no face in the driving frame")
         return crop_face(image, box, self.frame_size)
 
     def _frame(self, face: np.ndarray, crop: FaceCrop, avatar_image: np.ndarray) -> np.ndarray:

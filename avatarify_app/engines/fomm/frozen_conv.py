@@ -92,16 +92,25 @@ def nnpack_threads() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def running_stats(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``norm``'s running mean and variance, each (C,). Raises ``ValueError`` when it keeps none
+    (``track_running_stats=False``): such a batch norm cannot be folded."""
+    if norm.running_mean is None or norm.running_var is None:
+        raise ValueError("cannot fold a batch norm without running statistics (track_running_stats=False)")
+    return norm.running_mean, norm.running_var
+
+
 def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of ``norm(conv(x))`` as one conv, with the running statistics (eval mode).
 
     Shape:
         returns weight (C_out, C_in, k, k), bias (C_out,)
     """
-    scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+    running_mean, running_var = running_stats(norm)
+    scale = norm.weight.detach() / torch.sqrt(running_var + norm.eps)
     weight = conv.weight.detach() * scale.view(-1, 1, 1, 1)
-    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(norm.running_mean)
-    return weight, (bias - norm.running_mean) * scale + norm.bias.detach()
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(running_mean)
+    return weight, (bias - running_mean) * scale + norm.bias.detach()
 
 
 class FrozenConv2d(nn.Module):
@@ -114,6 +123,9 @@ class FrozenConv2d(nn.Module):
     Shape:
         x: (B, C_in, H, W) -> (B, C_out, H', W') as ``F.conv2d`` (of the upsampled input) gives
     """
+
+    weight: torch.Tensor  # buffer, (C_out, C_in, k, k)
+    bias: torch.Tensor | None  # buffer, (C_out,)
 
     def __init__(
         self,
@@ -200,8 +212,8 @@ class FrozenConv2d(nn.Module):
             # (phase, C_out) -> (C_out, phase): the channel order pixel_shuffle reads.
             weight = subpixel_weight(self.weight).view(4, c_out, c_in, 3, 3).transpose(0, 1)
             bias = None if self.bias is None else self.bias.repeat_interleave(4)
-            self._subpixel = (weight.reshape(4 * c_out, c_in, 3, 3).contiguous(), bias)
-        return self._subpixel
+            cached = self._subpixel = (weight.reshape(4 * c_out, c_in, 3, 3).contiguous(), bias)
+        return cached
 
 
 def _im2col_conv(

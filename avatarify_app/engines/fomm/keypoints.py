@@ -59,6 +59,7 @@ class KPDetector(nn.Module):
             )
             with torch.no_grad():
                 self.jacobian.weight.zero_()
+                assert self.jacobian.bias is not None  # nn.Conv2d has a bias unless bias=False
                 self.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps))
         else:
             self.jacobian = None

@@ -55,6 +55,8 @@ class AntiAliasInterpolation2d(nn.Module):
         x: (B, C, H, W) -> (B, C, ceil(H * scale), ceil(W * scale))
     """
 
+    weight: torch.Tensor  # buffer
+
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
         sigma = (1 / scale - 1) / 2

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatarify_app.engines.fomm.frozen_conv import Algorithm, FrozenConv2d, fold_batch_norm
+from avatarify_app.engines.fomm.frozen_conv import Algorithm, FrozenConv2d, fold_batch_norm, running_stats
 from avatarify_app.engines.fomm.layers import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -31,13 +31,15 @@ class FoldedBlock(nn.Module):
         x: (B, C_in, H, W) -> (B, C_out, H * 2**up / 2**down, ...)
     """
 
-    def __init__(self, block: nn.Module, algorithm: Algorithm | None = None) -> None:
+    def __init__(
+        self, block: SameBlock2d | DownBlock2d | UpBlock2d, algorithm: Algorithm | None = None
+    ) -> None:
         super().__init__()
         weight, bias = fold_batch_norm(block.conv, block.norm)
         self.upsample = isinstance(block, UpBlock2d)
         self.pool = isinstance(block, DownBlock2d)
         self.conv = FrozenConv2d(
-            weight, bias, block.conv.padding[0], upsample=self.upsample, algorithm=algorithm
+            weight, bias, _padding(block.conv), upsample=self.upsample, algorithm=algorithm
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,18 +54,20 @@ class FoldedResBlock(nn.Module):
         x: (B, C, H, W) -> (B, C, H, W)
     """
 
+    scale: torch.Tensor  # buffer, (1, C, 1, 1)
+    shift: torch.Tensor  # buffer, (1, C, 1, 1)
+
     def __init__(self, block: ResBlock2d, algorithm: Algorithm | None = None) -> None:
         super().__init__()
         norm = block.norm1
-        scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+        running_mean, running_var = running_stats(norm)
+        scale = norm.weight.detach() / torch.sqrt(running_var + norm.eps)
         self.register_buffer("scale", scale.view(1, -1, 1, 1).clone())
-        self.register_buffer(
-            "shift", (norm.bias.detach() - norm.running_mean * scale).view(1, -1, 1, 1).clone()
-        )
+        self.register_buffer("shift", (norm.bias.detach() - running_mean * scale).view(1, -1, 1, 1).clone())
         weight, bias = fold_batch_norm(block.conv1, block.norm2)
-        self.conv1 = FrozenConv2d(weight, bias, block.conv1.padding[0], algorithm=algorithm)
+        self.conv1 = FrozenConv2d(weight, bias, _padding(block.conv1), algorithm=algorithm)
         self.conv2 = FrozenConv2d(
-            block.conv2.weight, block.conv2.bias, block.conv2.padding[0], algorithm=algorithm
+            block.conv2.weight, block.conv2.bias, _padding(block.conv2), algorithm=algorithm
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,6 +93,14 @@ def optimize_for_inference(
     return optimized
 
 
+def _padding(conv: nn.Conv2d) -> int:
+    """The zero padding of ``conv`` (the first of its per-side values). Raises ``ValueError`` for a
+    string padding (``"same"``, ``"valid"``), which a ``FrozenConv2d`` cannot take."""
+    if isinstance(conv.padding, str):
+        raise ValueError(f"cannot freeze a conv with padding {conv.padding!r}")
+    return conv.padding[0]
+
+
 def _swap(module: nn.Module, algorithm: Algorithm | None) -> None:
     for name, child in module.named_children():
         if isinstance(child, SameBlock2d | DownBlock2d | UpBlock2d):
@@ -100,11 +112,12 @@ def _swap(module: nn.Module, algorithm: Algorithm | None) -> None:
             and child.stride == (1, 1)
             and child.groups == 1
             and child.dilation == (1, 1)
+            and not isinstance(child.padding, str)
             and child.padding[0] == child.padding[1]
             and child.kernel_size[0] == child.kernel_size[1]
         ):
             setattr(
-                module, name, FrozenConv2d(child.weight, child.bias, child.padding[0], algorithm=algorithm)
+                module, name, FrozenConv2d(child.weight, child.bias, _padding(child), algorithm=algorithm)
             )
         else:
             _swap(child, algorithm)

@@ -49,7 +49,9 @@ def paint_mouth_cavity(image: np.ndarray, points: np.ndarray, avatar_opening: fl
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     shift = 4
-    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], 255, cv2.LINE_AA, shift)
+    cv2.fillPoly(
+        mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], (255,), cv2.LINE_AA, shift
+    )
     weight = (mask.astype(np.float32) / 255.0 * alpha)[..., None]
     # Darker in the middle of the opening: distance from the lips, normalised.
     depth = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
@@ -92,10 +94,13 @@ def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         shift = 4
         cv2.fillPoly(
-            mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], 255, cv2.LINE_AA, shift
+            mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], (255,), cv2.LINE_AA, shift
         )
         core = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-        around = cv2.dilate(mask, np.ones((9, 9), np.uint8)) & ~cv2.dilate(mask, np.ones((5, 5), np.uint8))
+        around = np.bitwise_and(
+            cv2.dilate(mask, np.ones((9, 9), np.uint8)),
+            np.bitwise_not(cv2.dilate(mask, np.ones((5, 5), np.uint8))),
+        )
         patch = image[y0:y1, x0:x1]
         if not around.any():
             continue

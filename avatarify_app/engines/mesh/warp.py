@@ -63,7 +63,7 @@ def backward_map(
     shift = 4  # sub-pixel bits for fillConvexPoly
     corners = np.round(coarse[triangles] * (1 << shift)).astype(np.int32)  # (T, 3, 2)
     for t, tri in enumerate(corners):
-        cv2.fillConvexPoly(ids, tri, t, lineType=cv2.LINE_8, shift=shift)
+        cv2.fillConvexPoly(ids, tri, (t,), lineType=cv2.LINE_8, shift=shift)
 
     gy, gx = np.mgrid[0:sh, 0:sw].astype(np.float32)
     fx = (gx + 0.5) / kx - 0.5 + x0  # canvas coordinates of the coarse pixel centres
@@ -73,8 +73,8 @@ def backward_map(
     m = affines[ids[inside]]  # (N, 2, 3)
     px, py = fx[inside], fy[inside]
     # Work with displacements: they are 0 where nothing moves, so the identity stays exact after resizing.
-    dx = np.zeros((sh, sw), np.float32)
-    dy = np.zeros((sh, sw), np.float32)
+    dx: np.ndarray = np.zeros((sh, sw), np.float32)
+    dy: np.ndarray = np.zeros((sh, sw), np.float32)
     dx[inside] = m[:, 0, 0] * px + m[:, 0, 1] * py + m[:, 0, 2] - px
     dy[inside] = m[:, 1, 0] * px + m[:, 1, 1] * py + m[:, 1, 2] - py
     if (sw, sh) != (w, h):
