@@ -14,8 +14,6 @@ CPU path of ``optimize_for_inference``.
 """
 
 from avatarify_app.engines.fomm.checkpoint import (
-    KNOWN_CHECKPOINTS,
-    checkpoint_md5,
     identify_checkpoint,
     load_checkpoint,
     read_checkpoint,
@@ -29,14 +27,12 @@ from avatarify_app.engines.fomm.motion import normalize_kp
 from avatarify_app.engines.fomm.optimize import optimize_for_inference
 
 __all__ = [
-    "KNOWN_CHECKPOINTS",
     "DenseMotionNetwork",
     "FommConfig",
     "FommEngine",
     "KPDetector",
     "OcclusionAwareGenerator",
     "build_models",
-    "checkpoint_md5",
     "identify_checkpoint",
     "load_checkpoint",
     "normalize_kp",

@@ -8,11 +8,9 @@ files use torch's legacy (non-zip) format with storages tagged ``cuda:0``: they 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +20,7 @@ from avatarify_app.engines.fomm.config import FommConfig, build_models
 from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
 from avatarify_app.engines.fomm.keypoints import KPDetector
 from avatarify_app.errors import CheckpointError
+from avatarify_app.modelstore import ModelEntry, file_md5, load_registry
 
 logger = logging.getLogger(__name__)
 
@@ -29,36 +28,14 @@ PARTS = ("kp_detector", "generator")
 _MAX_LISTED = 5
 
 
-@dataclass(frozen=True, slots=True)
-class KnownCheckpoint:
-    """A checkpoint file people have, recognised by its md5."""
+def identify_checkpoint(path: Path, registry: tuple[ModelEntry, ...] | None = None) -> ModelEntry | None:
+    """The registered checkpoint (``models/registry.yaml``) that ``path`` is, by md5, or None.
 
-    name: str
-    config: str  # the file name, in ``models/``, of the config it goes with
-    note: str
-
-
-KNOWN_CHECKPOINTS: dict[str, KnownCheckpoint] = {
-    "8a45a24037871c045fbb8a6a8aa95ebc": KnownCheckpoint(
-        "vox-adv-cpk.pth.tar",
-        "vox-adv-256.yaml",
-        "FOMM vox-adv 256x256, trimmed to generator and kp detector",
-    ),
-}
-
-
-def checkpoint_md5(path: Path, chunk_size: int = 1 << 20) -> str:
-    """The file's md5 as lowercase hex. Reads the whole file (seconds for 228 MB): call it on demand only."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with Path(path).open("rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def identify_checkpoint(path: Path) -> KnownCheckpoint | None:
-    """The known checkpoint ``path`` is, by md5, or None. Slow: hashes the file."""
-    return KNOWN_CHECKPOINTS.get(checkpoint_md5(path))
+    Slow: hashes the whole file (about 1 s for 228 MB). ``registry`` defaults to the app's registry.
+    """
+    md5 = file_md5(path)
+    entries = load_registry() if registry is None else registry
+    return next((entry for entry in entries if entry.md5 == md5), None)
 
 
 def read_checkpoint(path: Path) -> dict[str, dict[str, torch.Tensor]]:

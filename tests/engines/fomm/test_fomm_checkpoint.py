@@ -12,11 +12,7 @@ import torch
 import yaml
 from fomm_helpers import save_original_layout, tiny_config_dict
 
-from avatarify_app.engines.fomm import checkpoint as checkpoint_module
 from avatarify_app.engines.fomm.checkpoint import (
-    KNOWN_CHECKPOINTS,
-    KnownCheckpoint,
-    checkpoint_md5,
     identify_checkpoint,
     load_checkpoint,
     load_state_dict,
@@ -24,6 +20,7 @@ from avatarify_app.engines.fomm.checkpoint import (
 )
 from avatarify_app.engines.fomm.config import VOX256_MODEL_PARAMS, FommConfig, build_models
 from avatarify_app.errors import CheckpointError, InputError
+from avatarify_app.modelstore import ModelEntry, file_md5, find_entry, load_registry
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -246,14 +243,14 @@ def test_pickled_code_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_md5_identifies_known_checkpoints(tmp_path, tiny_checkpoint, monkeypatch):
+def test_md5_identifies_known_checkpoints(tmp_path, tiny_checkpoint):
     expected = hashlib.md5(tiny_checkpoint.read_bytes()).hexdigest()
-    assert checkpoint_md5(tiny_checkpoint) == expected
+    assert file_md5(tiny_checkpoint) == expected
     assert identify_checkpoint(tiny_checkpoint) is None
-    assert KNOWN_CHECKPOINTS["8a45a24037871c045fbb8a6a8aa95ebc"].name == "vox-adv-cpk.pth.tar"
-    known = KnownCheckpoint("tiny.pth.tar", "tiny.yaml", "test")
-    monkeypatch.setitem(checkpoint_module.KNOWN_CHECKPOINTS, expected, known)
-    assert identify_checkpoint(tiny_checkpoint) == known
+    registry = load_registry()
+    assert find_entry(registry, "vox-adv-cpk").md5 == "8a45a24037871c045fbb8a6a8aa95ebc"
+    known = ModelEntry("tiny", "tiny.pth.tar", None, expected, "tiny.yaml", "test")
+    assert identify_checkpoint(tiny_checkpoint, (*registry, known)) == known
 
 
 def test_config_errors(tmp_path):
