@@ -162,22 +162,15 @@ class Paths:
 
     def engine_step(self, driver: torch.Tensor | None = None) -> torch.Tensor:
         driver = self._driver() if driver is None else driver
-        with nnpack_threads():  # as FommEngine.animate runs it
+        with nnpack_threads():  # as FommEngine.animate runs it (the inner block nests harmlessly)
             kp_driving = self._normalize(self.kp_fast(driver))
-            return self.gen_fast(
-                self.source,
-                kp_source=self.kp_source,
-                kp_driving=kp_driving,
-                source_features=self.features,
-                source_small=self.small,
-                return_deformed=False,
-            )["prediction"]
+            return self.engine_generator(kp_driving)["prediction"]
 
     def engine_keypoints(self) -> object:
         with nnpack_threads():
             return self.kp_fast(self._driver())
 
-    def engine_generator(self, kp_driving) -> object:
+    def engine_generator(self, kp_driving) -> dict[str, torch.Tensor]:
         with nnpack_threads():
             return self.gen_fast(
                 self.source,
