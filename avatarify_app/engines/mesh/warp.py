@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -32,6 +34,22 @@ def triangle_affines(dst_points: np.ndarray, src_points: np.ndarray, triangles: 
     affines[:, :, 2] = src[:, 0] - np.einsum("tij,tj->ti", affines[:, :, :2], dst[:, 0])
     affines[~ok, :, 2] = 0.0
     return affines
+
+
+@functools.lru_cache(maxsize=4)
+def _coarse_centres(roi: tuple[int, int, int, int], sw: int, sh: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas (x, y) of the centres of an (sh, sw) grid laid over ``roi``: read-only float32 arrays.
+
+    The warp area is fixed per avatar, so this is built once instead of every frame.
+    """
+    x0, y0, x1, y1 = roi
+    kx, ky = sw / (x1 - x0), sh / (y1 - y0)
+    gy, gx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    fx = (gx + 0.5) / kx - 0.5 + x0  # canvas pixel x lands on (x - x0 + 0.5) * kx - 0.5
+    fy = (gy + 0.5) / ky - 0.5 + y0
+    fx.setflags(write=False)
+    fy.setflags(write=False)
+    return fx, fy
 
 
 def backward_map(
@@ -65,9 +83,7 @@ def backward_map(
     for t, tri in enumerate(corners):
         cv2.fillConvexPoly(ids, tri, (t,), lineType=cv2.LINE_8, shift=shift)
 
-    gy, gx = np.mgrid[0:sh, 0:sw].astype(np.float32)
-    fx = (gx + 0.5) / kx - 0.5 + x0  # canvas coordinates of the coarse pixel centres
-    fy = (gy + 0.5) / ky - 0.5 + y0
+    fx, fy = _coarse_centres(roi, sw, sh)
     affines = triangle_affines(dst_points, src_points, triangles).astype(np.float32)
     inside = ids >= 0
     m = affines[ids[inside]]  # (N, 2, 3)
