@@ -53,7 +53,12 @@ class MotionTransfer:
         self._centre = self._neutral[_RIGID].mean(axis=0)
 
     def __call__(
-        self, driver: np.ndarray, strength: float = 1.0, eyes: float = 1.0, mouth: float = 1.0, head: float = 1.0
+        self,
+        driver: np.ndarray,
+        strength: float = 1.0,
+        eyes: float = 1.0,
+        mouth: float = 1.0,
+        head: float = 1.0,
     ) -> np.ndarray:
         current_from_neutral = fit_similarity(self._neutral[_RIGID], driver[_RIGID, :2])
         driver_in_neutral = transform_points(invert_affine(current_from_neutral), driver[:, :2])
