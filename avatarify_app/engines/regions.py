@@ -31,8 +31,10 @@ NOSE_BOTTOM = 2  # just under the nose tip (subnasale)
 MOUTH_CORNERS = (61, 291)
 
 # Fall-offs in face units (eye-centre distances): full weight up to NEAR, none beyond FAR.
-EYE_NEAR, EYE_FAR = 0.15, 0.45
-MOUTH_NEAR, MOUTH_FAR = 0.2, 0.55
+EYE_NEAR, EYE_FAR = 0.05, 0.55
+MOUTH_NEAR, MOUTH_FAR = 0.05, 0.45
+JAW_TOP, JAW_FULL = -0.15, 0.2  # the jaw's weight rises from this far above the nose's bottom to this
+# far below the mouth corners
 FACE_NEAR, FACE_FAR = 0.2, 0.5  # the jaw's weight ends this far off the face (neck, background)
 
 
@@ -54,9 +56,9 @@ def _face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 def region_weights(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """How much each of ``points`` belongs to the eyes and to the mouth of the face ``landmarks``.
 
-    Eyes: 1 on and near the lids, irises and brows, falling to 0 a third of the eye distance away.
-    Mouth: 1 on and near the lips and on the face below the mouth corners (jaw, chin), falling to 0
-    towards the nose and off the face. Where both reach a point their sum is kept at most 1.
+    Eyes: 1 on the lids, irises and brows, falling to 0 half the eye distance away. Mouth: 1 on the
+    lips and on the face below the mouth corners (jaw, chin), falling to 0 towards the nose and off
+    the face. Where both reach a point their sum is kept at most 1.
 
     Shape:
         points (N, 2+) and landmarks (478, 2+) in the same pixels -> (N, 2) float64 [eyes, mouth]
@@ -78,7 +80,7 @@ def region_weights(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     near_lips = 1.0 - _smoothstep(MOUTH_NEAR, MOUTH_FAR, distance_to(MOUTH_CORE))
     nose_y = float(face[NOSE_BOTTOM, 1])
     corners_y = float(face[list(MOUTH_CORNERS), 1].mean())
-    below = _smoothstep(nose_y, max(corners_y, nose_y + 1e-3), q[:, 1])
+    below = _smoothstep(nose_y + JAW_TOP, max(corners_y + JAW_FULL, nose_y + JAW_TOP + 1e-3), q[:, 1])
     on_face = 1.0 - _smoothstep(FACE_NEAR, FACE_FAR, distance_to(range(lm.NUM_LANDMARKS)))
     mouth = np.maximum(near_lips, below * on_face)
     weights = np.stack([eyes, mouth], axis=1)
