@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
+from avatarify_app.cli import live
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
 
@@ -44,8 +45,6 @@ def test_out_of_range_strength_is_one_line_and_exit_2(tmp_path: Path, option: st
 
 
 def test_live_takes_the_region_options_too():
-    from avatarify_app.cli import live
-
     parser = argparse.ArgumentParser()
     live.register(parser.add_subparsers())
     args = parser.parse_args(["live", "--demo", "--eyes", "0.5", "--head", "0"])
