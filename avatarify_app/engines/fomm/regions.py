@@ -11,6 +11,7 @@ Convention: keypoint values (B, K, 2) are (x, y) in [-1, 1] across the crop, jac
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +24,8 @@ from avatarify_app.engines.mesh.motion import fit_similarity
 from avatarify_app.engines.regions import expression_gains, partial_similarity, region_weights
 from avatarify_app.tracking.crop import FaceCrop, invert_affine, transform_points
 from avatarify_app.tracking.landmarks import RIGID
+
+logger = logging.getLogger(__name__)
 
 
 def keypoints_to_pixels(values: np.ndarray, size: int) -> np.ndarray:
@@ -48,7 +51,9 @@ class KeypointRegions:
         size = crop.image.shape[0]
         in_crop = transform_points(crop.crop_from_frame, np.asarray(landmarks, np.float64)[:, :2])
         points = keypoints_to_pixels(kp_initial["value"][0].detach().float().cpu().numpy(), size)
-        return cls(region_weights(points, in_crop), in_crop[list(RIGID)])
+        weights = region_weights(points, in_crop)
+        logger.info("keypoint regions (eyes, mouth): %s", np.round(weights, 2).tolist())
+        return cls(weights, in_crop[list(RIGID)])
 
     def gains(self, strength: float, eyes: float, mouth: float) -> np.ndarray:
         """(K,) gains of each keypoint's motion."""

@@ -68,11 +68,11 @@ class ViewPanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Overlay", self.overlay_slider)
         form.addRow("Strength", strength_row)
-        for name, _, _ in REGIONS:
+        for name, _, key in REGIONS:
             row = QHBoxLayout()
             row.addWidget(self.region_sliders[name], 1)
             row.addWidget(self.region_labels[name])
-            form.addRow(f"  {name.capitalize()}", row)
+            form.addRow(f"  {name.capitalize()} ({key})", row)
         form.addRow(self.landmarks_check)
         form.addRow(self.mirror_preview_check)
         form.addRow(self.mirror_output_check)
