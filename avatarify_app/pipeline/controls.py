@@ -52,8 +52,3 @@ class ControlRamp:
                     value += step if target > value else -step
                 self._value[name] = value
             setattr(engine, name, value)
-
-    @property
-    def values(self) -> dict[str, float]:
-        """The values in effect now."""
-        return dict(self._value)
