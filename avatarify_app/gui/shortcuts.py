@@ -32,7 +32,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("0", "toggle_passthrough", "Show the camera itself instead of the avatar"),
     Shortcut("E", "toggle_region", "Eyes off / on: the avatar's eyes stay as they are", args=("eyes",)),
     Shortcut("M", "toggle_region", "Mouth off / on: the avatar's mouth stays as it is", args=("mouth",)),
-    Shortcut("H", "toggle_region", "Head off / on: the avatar's head keeps its place", args=("head",)),
+    Shortcut("P", "toggle_region", "Head (pose) off / on: the avatar's head keeps its place", args=("head",)),
 )
 
 # How Help lists them: the nine avatar keys as one line.

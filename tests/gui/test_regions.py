@@ -1,4 +1,4 @@
-"""The eyes, mouth and head sliders: controller settings, E / M / H, Help, and what the window remembers."""
+"""The eyes, mouth and head sliders: controller settings, E / M / P, Help, and what the window remembers."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def test_keys_turn_regions_off_and_back_on(qtbot, make_window) -> None:
     qtbot.keyClick(window, "E")
     assert window.controller.settings.engine_options.eyes == pytest.approx(1.5)
     qtbot.keyClick(window, "M")
-    qtbot.keyClick(window, "H")
+    qtbot.keyClick(window, "P")
     options = window.controller.settings.engine_options
     assert (options.mouth, options.head) == (0.0, 0.0)
-    qtbot.keyClick(window, "H")
+    qtbot.keyClick(window, "P")
     assert window.controller.settings.engine_options.head == 1.0  # never set before: back to 1
 
 
@@ -52,7 +52,7 @@ def test_help_lists_the_region_keys(qtbot, make_window) -> None:
     dialog = window.show_shortcuts()
     qtbot.addWidget(dialog)
     text = dialog.label.text()
-    for key, region in (("E", "Eyes"), ("M", "Mouth"), ("H", "Head")):
+    for key, region in (("E", "Eyes"), ("M", "Mouth"), ("P", "Head (pose)")):
         assert f"<b>{key}</b>" in text
         assert f"{region} off / on" in text
 

@@ -16,7 +16,7 @@ STRENGTH_MAX = 2.0
 REGIONS = (
     ("eyes", "lids, brows, gaze", "E"),
     ("mouth", "lips, jaw, cheeks", "M"),
-    ("head", "position, size, roll", "H"),
+    ("head", "position, size, roll", "P"),
 )
 
 
@@ -43,7 +43,7 @@ class ViewPanel(QGroupBox):
         self.strength_slider.valueChanged.connect(self._on_strength)
         self.region_sliders: dict[str, QSlider] = {}
         self.region_labels: dict[str, QLabel] = {}
-        self._region_before_off: dict[str, int] = {}  # what E / M / H turn a region back on to
+        self._region_before_off: dict[str, int] = {}  # what E / M / P turn a region back on to
         for name, parts, key in REGIONS:
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, int(STRENGTH_MAX * 100))
