@@ -236,9 +236,13 @@ class Controller:
         self, eyes: float | None = None, mouth: float | None = None, head: float | None = None
     ) -> None:
         """Region strengths, each 0 (the avatar's neutral state) to 2 (doubled); 1 = as the driver; None
-        leaves one as it is. The engine eases to new values over a few frames."""
+        (or a value that is not a finite number) leaves one as it is. The engine eases to new values
+        over a few frames."""
         regions = SetRegions(
-            *(None if v is None else float(min(max(v, 0.0), 2.0)) for v in (eyes, mouth, head))
+            *(
+                float(np.clip(v, 0.0, 2.0)) if v is not None and np.isfinite(v) else None
+                for v in (eyes, mouth, head)
+            )
         )
         options = regions.apply(self._settings.engine_options)
         self._update(lambda s: dataclasses.replace(s, engine_options=options))

@@ -56,7 +56,7 @@ def test_set_regions_while_stopped_changes_the_settings(driving_video: Path, med
     controller.set_regions(mouth=-1.0)
     options = controller.settings.engine_options
     assert (options.eyes, options.mouth, options.head) == (0.0, 0.0, 2.0)  # clamped to 0..2
-    controller.set_regions(mouth=0.5)
+    controller.set_regions(mouth=0.5, eyes=float("nan"))
     assert controller.settings.engine_options == dataclasses.replace(options, mouth=0.5)
 
 
