@@ -8,8 +8,9 @@ import threading
 import time
 from pathlib import Path
 
+from avatarify_app.cli.options import add_region_options
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
-from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES
+from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions
 from avatarify_app.errors import InputError
 from avatarify_app.frames import MessageLevel
 from avatarify_app.pipeline.controller import Controller
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="microphone name or number for --record (default: the system's)",
     )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl+C)")
+    add_region_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,6 +64,7 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
         avatar=args.avatar,
         engine=args.engine,
         checkpoint=args.checkpoint,
+        engine_options=EngineOptions(eyes=args.eyes, mouth=args.mouth, head=args.head),
         virtual_camera=VirtualCameraSettings(enabled=not args.no_virtual_camera),
         microphone=microphone,
     )

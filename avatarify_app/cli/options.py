@@ -38,3 +38,17 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
     return value
+
+
+REGIONS = (("eyes", "lids, brows, gaze"), ("mouth", "lips, jaw, cheeks"), ("head", "position, size, roll"))
+
+
+def add_region_options(parser: argparse.ArgumentParser) -> None:
+    """``--eyes S --mouth S --head S``: how much of each region the avatar copies, 0 to 2 (default 1)."""
+    group = parser.add_argument_group(
+        "regions",
+        "how much of each region the avatar copies: 0 = keep "
+        "the avatar's neutral state, 1 = as the driver (default), 2 = double",
+    )
+    for name, parts in REGIONS:
+        group.add_argument(f"--{name}", type=bounded_float(0.0, 2.0), default=1.0, metavar="S", help=parts)

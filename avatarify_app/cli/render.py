@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.cli.options import add_region_options
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
 from avatarify_app.rendering import Driving, render_clip
 
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="driving frame with the neutral pose (default: first face)",
     )
     parser.add_argument("--strength", type=float, default=1.0, help="expression strength (default: 1.0)")
+    add_region_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     avatar_path = args.avatar or default_avatar()
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
-    options = EngineOptions(size=args.size, framing=framing, strength=args.strength)
+    regions = {"eyes": args.eyes, "mouth": args.mouth, "head": args.head}
+    options = EngineOptions(size=args.size, framing=framing, strength=args.strength, **regions)
     engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
     try:
         engine.set_avatar(avatar)

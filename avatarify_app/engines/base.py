@@ -25,6 +25,10 @@ class EngineOptions:
     size: int = 512
     framing: OutputFraming = OutputFraming.SQUARE
     strength: float = 1.0  # expression strength: scales the non-rigid motion, 1.0 = as the driver
+    # Region strengths (engines/regions.py), 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
+    eyes: float = 1.0  # lids, brows, gaze
+    mouth: float = 1.0  # lips, jaw, cheeks
+    head: float = 1.0  # position, size and roll relative to the neutral pose
 
 
 class Engine(abc.ABC):
@@ -40,7 +44,7 @@ class Engine(abc.ABC):
         - ``animate(image, track)`` returns an RGB uint8 image of shape ``output_shape``. When
           ``track.found`` is False it must return the last good output (the avatar at rest if there is
           none yet); it never raises for a missing face.
-        - ``strength`` may be changed between frames.
+        - ``strength``, ``eyes``, ``mouth`` and ``head`` may be changed between frames.
         - All methods are called from one thread (the inference thread, or the CLI's loop); an engine
           need not be thread-safe. An engine never imports the pipeline, outputs or gui.
         - ``close`` releases what the engine holds (trackers, GPU memory); calling it twice is fine.
@@ -51,6 +55,7 @@ class Engine(abc.ABC):
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self.strength = options.strength
+        self.eyes, self.mouth, self.head = options.eyes, options.mouth, options.head
 
     @abc.abstractmethod
     def set_avatar(self, image: np.ndarray) -> None:

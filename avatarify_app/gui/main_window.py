@@ -252,6 +252,9 @@ class MainWindow(QMainWindow):
     def toggle_passthrough(self) -> None:
         self.view_panel.passthrough_check.toggle()
 
+    def toggle_region(self, name: str) -> None:
+        self.view_panel.toggle_region(name)
+
     def toggle_stats(self) -> None:
         self.stats_label.setVisible(self.stats_label.isHidden())
 

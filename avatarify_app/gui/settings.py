@@ -1,14 +1,15 @@
 """What the window remembers between runs, kept in ``QSettings``.
 
 Stored: the source (camera number, video file or demo), avatar, engine and checkpoint, mirror and
-virtual-camera switches, microphone, expression strength, and the window geometry. Values that no
-longer make sense (a deleted file, an unknown engine) fall back to the defaults of ``config.py``.
+virtual-camera switches, microphone, expression and region strengths, and the window geometry. Values
+that no longer make sense (a deleted file, an unknown engine) fall back to the defaults of ``config.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 ORGANIZATION = "avatarify"
 APPLICATION = "avatarify-app"
+REGION_NAMES = ("eyes", "mouth", "head")
 
 
 def default_qsettings() -> QSettings:
@@ -56,13 +58,17 @@ class SettingsStore:
             engine = base.engine
         microphone = q.value("recording/microphone", None)
         strength = _float(q.value("engine/strength", base.engine_options.strength), 1.0)
+        regions = {
+            name: _region(q.value(f"engine/{name}", getattr(base.engine_options, name)))
+            for name in REGION_NAMES
+        }
         return dataclasses.replace(
             base,
             source=source,
             avatar=_existing_path(q.value("avatar/path", None)) or base.avatar,
             engine=engine,
             checkpoint=_existing_path(q.value("engine/checkpoint", None)) or base.checkpoint,
-            engine_options=dataclasses.replace(base.engine_options, strength=strength),
+            engine_options=dataclasses.replace(base.engine_options, strength=strength, **regions),
             mirror_preview=_bool(q.value("view/mirror_preview", base.mirror_preview)),
             mirror_output=_bool(q.value("view/mirror_output", base.mirror_output)),
             virtual_camera=dataclasses.replace(
@@ -83,6 +89,8 @@ class SettingsStore:
         q.setValue("engine/name", settings.engine)
         q.setValue("engine/checkpoint", str(settings.checkpoint) if settings.checkpoint is not None else "")
         q.setValue("engine/strength", float(settings.engine_options.strength))
+        for name in REGION_NAMES:
+            q.setValue(f"engine/{name}", float(getattr(settings.engine_options, name)))
         q.setValue("view/mirror_preview", settings.mirror_preview)
         q.setValue("view/mirror_output", settings.mirror_output)
         q.setValue("virtual_camera/enabled", settings.virtual_camera.enabled)
@@ -127,3 +135,9 @@ def _float(value: object, default: float) -> float:
         return float(str(value))
     except ValueError:
         return default
+
+
+def _region(value: object) -> float:
+    """A region strength, 0 to 2; anything else gives the default, 1."""
+    number = _float(value, 1.0)
+    return min(max(number, 0.0), 2.0) if math.isfinite(number) else 1.0

@@ -14,7 +14,7 @@ class Shortcut:
     key: str
     action: str
     description: str
-    args: tuple[int, ...] = ()
+    args: tuple[int | str, ...] = ()
 
 
 SHORTCUTS: tuple[Shortcut, ...] = (
@@ -30,6 +30,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("T", "toggle_mirror_output", "Mirror the output on / off"),
     Shortcut("I", "toggle_stats", "Show / hide the FPS and latency figures"),
     Shortcut("0", "toggle_passthrough", "Show the camera itself instead of the avatar"),
+    Shortcut("E", "toggle_region", "Eyes off / on: the avatar's eyes stay as they are", args=("eyes",)),
+    Shortcut("M", "toggle_region", "Mouth off / on: the avatar's mouth stays as it is", args=("mouth",)),
+    Shortcut("P", "toggle_region", "Head (pose) off / on: the avatar's head keeps its place", args=("head",)),
 )
 
 # How Help lists them: the nine avatar keys as one line.

@@ -34,6 +34,7 @@ from avatarify_app.pipeline.inference_stage import (
     EngineFactory,
     SetAvatar,
     SetEngine,
+    SetRegions,
     SetStrength,
     SetView,
     TrackerFactory,
@@ -230,6 +231,23 @@ class Controller:
         self._update(lambda s: dataclasses.replace(s, engine_options=options))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetStrength(value))
+
+    def set_regions(
+        self, eyes: float | None = None, mouth: float | None = None, head: float | None = None
+    ) -> None:
+        """Region strengths, each 0 (the avatar's neutral state) to 2 (doubled); 1 = as the driver; None
+        (or a value that is not a finite number) leaves one as it is. The engine eases to new values
+        over a few frames."""
+        regions = SetRegions(
+            *(
+                float(np.clip(v, 0.0, 2.0)) if v is not None and np.isfinite(v) else None
+                for v in (eyes, mouth, head)
+            )
+        )
+        options = regions.apply(self._settings.engine_options)
+        self._update(lambda s: dataclasses.replace(s, engine_options=options))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(regions)
 
     def set_mirror(self, preview: bool | None = None, output: bool | None = None) -> None:
         """Mirror the preview and/or the output; None leaves that one as it is."""

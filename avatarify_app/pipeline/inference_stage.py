@@ -16,6 +16,7 @@ from avatarify_app.config import LiveSettings
 from avatarify_app.engines import Engine, EngineOptions
 from avatarify_app.errors import AvatarifyError, NoFaceError
 from avatarify_app.frames import FaceTrack, Frame, MessageLevel
+from avatarify_app.pipeline.controls import ControlRamp
 from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
@@ -53,6 +54,24 @@ class Calibrate:
 @dataclass(frozen=True, slots=True)
 class SetStrength:
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetRegions:
+    """Region strengths (``EngineOptions``); None leaves one as it is."""
+
+    eyes: float | None = None
+    mouth: float | None = None
+    head: float | None = None
+
+    def apply(self, options: EngineOptions) -> EngineOptions:
+        """``options`` with the strengths this command sets (the None ones left as they are)."""
+        return replace(
+            options,
+            eyes=options.eyes if self.eyes is None else self.eyes,
+            mouth=options.mouth if self.mouth is None else self.mouth,
+            head=options.head if self.head is None else self.head,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +126,7 @@ class InferenceStage(Stage):
         self._last: tuple[Frame, FaceTrack] | None = None
         self._face_found: bool | None = None
         self._rerun = False
+        self._controls = ControlRamp(settings.engine_options)  # eased into the engine frame by frame
 
     # -- set-up and commands ------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -133,8 +153,11 @@ class InferenceStage(Stage):
                 self._settings = replace(
                     self._settings, engine_options=replace(self._settings.engine_options, strength=value)
                 )
-                if self._engine is not None:
-                    self._engine.strength = value
+                self._controls.set_target(self._settings.engine_options)
+            case SetRegions() as regions:
+                options = regions.apply(self._settings.engine_options)
+                self._settings = replace(self._settings, engine_options=options)
+                self._controls.set_target(options)
             case SetView() as view:
                 self._settings = view.apply(self._settings)
             case _:
@@ -160,6 +183,7 @@ class InferenceStage(Stage):
             engine.close()
             raise
         old, self._engine = self._engine, engine
+        self._controls.reset(self._settings.engine_options)
         if old is not None:
             old.close()
         device = str(getattr(engine, "device_name", None) or "CPU")
@@ -205,11 +229,11 @@ class InferenceStage(Stage):
     def _step(self) -> None:
         frame = self._inp.get(timeout=FRAME_WAIT_S)
         if frame is None:
-            if self._rerun and self._last is not None:
+            rerun, self._rerun = self._rerun, False
+            if rerun and self._last is not None:
                 # Show the effect of a command although no new frame came (paused video, slow camera).
                 old = self._last[0]
                 self._process(Frame(old.image, old.index, time.monotonic()))
-            self._rerun = False
             return
         self._rerun = False
         self._process(frame)
@@ -225,6 +249,8 @@ class InferenceStage(Stage):
         if show_camera or self._engine is None or self._avatar is None:
             output = frame.image
         else:
+            self._controls.apply(self._engine)
+            self._rerun = self._rerun or self._controls.moving  # a paused picture eases too
             output = self._engine.animate(frame.image, track)
         if settings.mirror_output:
             output = np.ascontiguousarray(output[:, ::-1])

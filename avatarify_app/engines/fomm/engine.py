@@ -17,8 +17,9 @@ from avatarify_app.engines.fomm.config import FommConfig
 from avatarify_app.engines.fomm.device import select_device
 from avatarify_app.engines.fomm.frozen_conv import nnpack_threads
 from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.motion import normalize_kp, scale_motion
+from avatarify_app.engines.fomm.motion import normalize_kp
 from avatarify_app.engines.fomm.optimize import optimize_for_inference
+from avatarify_app.engines.fomm.regions import KeypointRegions, scale_regions
 from avatarify_app.errors import CheckpointError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
 from avatarify_app.modelstore import app_root, default_models_dir
@@ -153,6 +154,7 @@ class FommEngine(Engine):
         logger.info("FOMM engine ready on %s (%s)", self.device_name, checkpoint_path.name)
         self._avatar: _Avatar | None = None
         self._kp_initial: Keypoints | None = None
+        self._regions: KeypointRegions | None = None  # region strengths' calibration (regions.py)
         self._anchor: _Anchor | None = None
         self._last_output: np.ndarray | None = None
 
@@ -182,8 +184,13 @@ class FommEngine(Engine):
             raise NoFaceError("no face in the driving frame: look at the camera, then calibrate again")
         _check_image(image, "driving frame")
         self._anchor = _make_anchor(track)
+        crop = self._driver_crop(image, track)
         with torch.inference_mode():
-            self._kp_initial = self._kp_detector(self._tensor(self._driver_crop(image, track).image))
+            self._kp_initial = self._kp_detector(self._tensor(crop.image))
+        landmarks = track.landmarks
+        self._regions = (
+            None if landmarks is None else KeypointRegions.calibrate(self._kp_initial, crop, landmarks)
+        )
         logger.info("calibrated on a face at %s", track.box)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
@@ -195,6 +202,8 @@ class FommEngine(Engine):
         assert self._kp_initial is not None  # calibrate sets it or raises
         _check_image(image, "driving frame")
         crop = self._driver_crop(image, track)
+        if self._regions is not None and track.landmarks is not None:
+            crop = self._regions.head_crop(image, crop, track.landmarks, self.head)
         with torch.inference_mode(), self._threads():
             kp_driving = self._kp_detector(self._tensor(crop.image))
             kp_norm = normalize_kp(
@@ -205,7 +214,9 @@ class FommEngine(Engine):
                 use_relative_movement=True,
                 use_relative_jacobian=self.use_relative_jacobian,
             )
-            kp_norm = scale_motion(avatar.kp_source, kp_norm, self.strength)
+            kp_norm = scale_regions(
+                self._regions, avatar.kp_source, kp_norm, self.strength, self.eyes, self.mouth
+            )
             out = self._generator(
                 avatar.source,
                 kp_driving={k: v.to(self._dtype) for k, v in kp_norm.items()},

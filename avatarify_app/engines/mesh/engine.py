@@ -95,7 +95,7 @@ class MeshEngine(Engine):
             self.calibrate(image, track)
         assert self._motion is not None
         assert self._src_vertices is not None
-        moved = self._motion(track.landmarks, self.strength)
+        moved = self._motion(track.landmarks, self.strength, self.eyes, self.mouth, self.head)
         dst = keep_irises_in_eyes(mesh.vertices(moved))
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
         paint_mouth_cavity(out, dst, self._avatar_opening)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from avatarify_app.engines.regions import expression_gains, partial_similarity, region_weights
 from avatarify_app.tracking import landmarks as lm
 from avatarify_app.tracking.crop import invert_affine, transform_points
 
@@ -33,7 +34,8 @@ class MotionTransfer:
     Head motion (a similarity fitted on the rigid points: position, size, roll) is removed from the
     driver; what is left is the expression, a per-landmark displacement in the neutral driver's frame.
     It is scaled by ``strength``, carried into the avatar's frame, and the driver's head motion is put
-    back on top. At the neutral frame the result equals the avatar's landmarks.
+    back on top. At the neutral frame the result equals the avatar's landmarks. Region strengths
+    (``engines/regions.py``) scale the expression of the eyes and the mouth, and the head motion.
 
     What depends only on the avatar and the neutral frame (their similarity, the avatar seen in the
     neutral driver's frame) is computed once, here; a call does the per-frame rest.
@@ -47,9 +49,20 @@ class MotionTransfer:
         self._avatar_from_neutral = fit_similarity(self._neutral[_RIGID], avatar[_RIGID, :2])
         neutral_from_avatar = invert_affine(self._avatar_from_neutral)
         self._avatar_in_neutral = transform_points(neutral_from_avatar, avatar[:, :2].astype(np.float64))
+        self._regions = region_weights(self._neutral, self._neutral)  # (478, 2) eyes, mouth
+        self._centre = self._neutral[_RIGID].mean(axis=0)
 
-    def __call__(self, driver: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    def __call__(
+        self,
+        driver: np.ndarray,
+        strength: float = 1.0,
+        eyes: float = 1.0,
+        mouth: float = 1.0,
+        head: float = 1.0,
+    ) -> np.ndarray:
         current_from_neutral = fit_similarity(self._neutral[_RIGID], driver[_RIGID, :2])
         driver_in_neutral = transform_points(invert_affine(current_from_neutral), driver[:, :2])
-        posed = self._avatar_in_neutral + strength * (driver_in_neutral - self._neutral)
-        return transform_points(self._avatar_from_neutral, transform_points(current_from_neutral, posed))
+        gains = expression_gains(self._regions, strength, eyes, mouth)[:, None]
+        posed = self._avatar_in_neutral + gains * (driver_in_neutral - self._neutral)
+        head_motion = partial_similarity(current_from_neutral, self._centre, head)
+        return transform_points(self._avatar_from_neutral, transform_points(head_motion, posed))

@@ -1,6 +1,8 @@
-"""How things look: overlay, landmarks, expression strength, mirrors, passthrough."""
+"""How things look: overlay, landmarks, expression strength, region strengths, mirrors, passthrough."""
 
 from __future__ import annotations
+
+import functools
 
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QWidget
@@ -10,11 +12,18 @@ from avatarify_app.pipeline.controller import Controller
 
 OVERLAY_STEP = 10  # percent per Z / C key press
 STRENGTH_MAX = 2.0
+# Region strengths (EngineOptions): name, what it covers, its on / off key.
+REGIONS = (
+    ("eyes", "lids, brows, gaze", "E"),
+    ("mouth", "lips, jaw, cheeks", "M"),
+    ("head", "position, size, roll", "P"),
+)
 
 
 class ViewPanel(QGroupBox):
-    """Sliders and switches. The overlay and landmarks change only the preview; strength, mirrors and
-    passthrough go to the controller, and the switches show the controller's settings."""
+    """Sliders and switches. The overlay and landmarks change only the preview; strength, the region
+    strengths (eyes, mouth, head), mirrors and passthrough go to the controller, and the switches show
+    the controller's settings."""
 
     def __init__(self, controller: Controller, preview: PreviewPanel, parent: QWidget | None = None) -> None:
         super().__init__("View", parent)
@@ -32,6 +41,18 @@ class ViewPanel(QGroupBox):
         self.strength_slider.setToolTip("Expression strength: 0 = none, 1 = as your face, 2 = exaggerated")
         self.strength_label = QLabel()
         self.strength_slider.valueChanged.connect(self._on_strength)
+        self.region_sliders: dict[str, QSlider] = {}
+        self.region_labels: dict[str, QLabel] = {}
+        self._region_before_off: dict[str, int] = {}  # what E / M / P turn a region back on to
+        for name, parts, key in REGIONS:
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, int(STRENGTH_MAX * 100))
+            slider.setToolTip(
+                f"How much of your {name} ({parts}) the avatar copies: 0 = none, 1 = all, 2 = double "
+                f"({key}: off / on)"
+            )
+            slider.valueChanged.connect(functools.partial(self._on_region, name))
+            self.region_sliders[name], self.region_labels[name] = slider, QLabel()
         self.landmarks_check = QCheckBox("Face landmarks on the camera")
         self.landmarks_check.toggled.connect(self._on_landmarks)
         self.mirror_preview_check = QCheckBox("Mirror preview (R)")
@@ -47,6 +68,11 @@ class ViewPanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Overlay", self.overlay_slider)
         form.addRow("Strength", strength_row)
+        for name, _, key in REGIONS:
+            row = QHBoxLayout()
+            row.addWidget(self.region_sliders[name], 1)
+            row.addWidget(self.region_labels[name])
+            form.addRow(f"  {name.capitalize()} ({key})", row)
         form.addRow(self.landmarks_check)
         form.addRow(self.mirror_preview_check)
         form.addRow(self.mirror_output_check)
@@ -67,6 +93,19 @@ class ViewPanel(QGroupBox):
         with QSignalBlocker(self.strength_slider):
             self.strength_slider.setValue(round(settings.engine_options.strength * 100))
         self._show_strength()
+        for name, slider in self.region_sliders.items():
+            with QSignalBlocker(slider):
+                slider.setValue(round(getattr(settings.engine_options, name) * 100))
+            self._show_region(name)
+
+    def toggle_region(self, name: str) -> None:
+        """Turn a region off (0), or back on to the value it had before."""
+        slider = self.region_sliders[name]
+        if slider.value() > 0:
+            self._region_before_off[name] = slider.value()
+            slider.setValue(0)
+        else:
+            slider.setValue(self._region_before_off.get(name, 100))
 
     def step_overlay(self, steps: int) -> None:
         self.overlay_slider.setValue(self.overlay_slider.value() + steps * OVERLAY_STEP)
@@ -83,3 +122,10 @@ class ViewPanel(QGroupBox):
 
     def _show_strength(self) -> None:
         self.strength_label.setText(f"{self.strength_slider.value() / 100:.2f}")
+
+    def _on_region(self, name: str, value: int) -> None:
+        self._controller.set_regions(**{name: value / 100.0})
+        self._show_region(name)
+
+    def _show_region(self, name: str) -> None:
+        self.region_labels[name].setText(f"{self.region_sliders[name].value() / 100:.2f}")
