@@ -131,11 +131,15 @@ def run_gui(options: GuiOptions | None = None) -> int:
                 _schedule_capture(window, options, status)
             window.show()
             window.start()
+            controller.repair_cut_short()  # recordings a crash cut short; the outcome comes as messages
             app.exec()
     finally:
         sys.excepthook = previous_hook
         controller.stop(timeout=1.0)  # normally done by closeEvent already; a no-op then
         bridge.close()
+        if not controller.wait_for_saving(timeout=0):
+            logger.info("finishing the last recording before exiting")
+            controller.wait_for_saving()  # the window is closed already; the file must be complete
     _forget_overrides(store, saved, options)
     return status.code
 
