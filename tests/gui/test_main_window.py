@@ -21,6 +21,7 @@ from avatarify_app.gui.main_window import NO_WEBCAM_TEXT
 from avatarify_app.gui.settings import SettingsStore
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
+from tests.mp4check import assert_regular_mp4
 
 # The offscreen platform says this about every top-level window with a layout: noise, not a fault.
 
@@ -108,11 +109,20 @@ def test_record_writes_a_playable_file(qtbot, make_window, tmp_path: Path, monke
     assert panel.record_button.text() == "Stop recording"
     assert panel.elapsed_label.text().startswith("● 00:0")
     wait_for_frames(qtbot, window, count=10)
+    saving: list[tuple] = []  # what the panel shows while the file is finished (connected after it)
+    window.bridge.recording_saving.connect(
+        lambda path: saving.append(
+            (path, panel.record_button.text(), panel.record_button.isEnabled(), panel.elapsed_label.text())
+        )
+    )
     with qtbot.waitSignal(
         window.bridge.recording_changed, timeout=15_000, check_params_cb=lambda path, _s: path is None
     ):
         qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
+    assert saving == [(recorded, "Saving…", False, "Saving take.mp4…")]
     assert panel.record_button.text() == "Record…"
+    assert panel.record_button.isEnabled()
+    assert_regular_mp4(recorded, fps=30)
     assert window.banner.text == "Recording without sound: no microphone on the test machine."
     with av.open(str(recorded)) as container:
         assert [s.type for s in container.streams] == ["video"]
