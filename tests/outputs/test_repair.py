@@ -91,7 +91,9 @@ def test_what_is_not_a_video_is_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
 
 
-def test_the_journal_lists_files_cut_short_but_not_files_being_written(tmp_path: Path, own_journal: Path) -> None:
+def test_the_journal_lists_files_cut_short_but_not_files_being_written(
+    tmp_path: Path, own_journal: Path
+) -> None:
     writing = Mp4Writer(tmp_path / "live.mp4", size=(64, 48), fps=30)
     writing.write_video(np.zeros((48, 64, 3), np.uint8))
     partial = _cut_short(tmp_path / "crashed.mp4")
