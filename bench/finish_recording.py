@@ -14,6 +14,7 @@ takes, the file sizes, and the most extra disk space in use while it runs (sampl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -68,10 +69,8 @@ def make_long_fragmented(seed: Path, target: Path, minutes: float) -> None:
 def folder_bytes(folder: Path) -> int:
     total = 0
     for entry in os.scandir(folder):
-        try:
+        with contextlib.suppress(OSError):
             total += entry.stat().st_size
-        except OSError:
-            pass
     return total
 
 
