@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -30,6 +31,9 @@ STALE_AFTER_S = 300.0
 # ``clip.<same digits>.saving.mp4`` while the finished file is being made.
 PARTIAL_SUFFIX = ".partial.mp4"
 SAVING_SUFFIX = ".saving.mp4"
+# This process's notes carry this mark: a process id alone may come back after a restart (in a
+# container the app may even get the same one every time).
+RUN_ID = secrets.token_hex(8)
 
 
 def saving_path(partial: Path) -> Path:
@@ -44,6 +48,7 @@ class Unfinished:
     partial: Path
     final: Path
     pid: int
+    run: str
     note: Path
 
 
@@ -56,7 +61,12 @@ def note_started(partial: Path, final: Path, folder: Path | None = None) -> Path
     written (the writing goes on without it)."""
     folder = folder or journal_dir()
     note = folder / f"{partial.name}.json"
-    record = {"partial": str(partial.resolve()), "final": str(final.resolve()), "pid": os.getpid()}
+    record = {
+        "partial": str(partial.resolve()),
+        "final": str(final.resolve()),
+        "pid": os.getpid(),
+        "run": RUN_ID,
+    }
     try:
         folder.mkdir(parents=True, exist_ok=True)
         note.write_text(json.dumps(record), encoding="utf-8")
@@ -87,7 +97,9 @@ def abandoned(folder: Path | None = None) -> list[Unfinished]:
     for note in notes:
         try:
             record = json.loads(note.read_text(encoding="utf-8"))
-            item = Unfinished(Path(record["partial"]), Path(record["final"]), int(record["pid"]), note)
+            item = Unfinished(
+                Path(record["partial"]), Path(record["final"]), int(record["pid"]), str(record["run"]), note
+            )
         except (OSError, ValueError, KeyError, TypeError):
             logger.warning("ignoring an unreadable note %s", note)
             continue
@@ -101,7 +113,7 @@ def abandoned(folder: Path | None = None) -> list[Unfinished]:
 
 
 def _being_written(item: Unfinished) -> bool:
-    if item.pid == os.getpid():
+    if item.run == RUN_ID:
         return True
     if not _alive(item.pid):
         return False

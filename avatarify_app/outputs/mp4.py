@@ -251,9 +251,12 @@ class Mp4Writer:
         try:
             self.duration_s = remux_regular(self.partial_path, saving)
             os.replace(saving, self.path)
-        except (OSError, InputError) as exc:
-            saving.unlink(missing_ok=True)
+        except BaseException as exc:  # a signal too: the partial file stays, complete and playable
+            with contextlib.suppress(OSError):
+                saving.unlink(missing_ok=True)
             self._keep_partial(size=None)
+            if not isinstance(exc, OSError | InputError):
+                raise
             logger.error("could not finish %s from %s: %s", self.path, self.partial_path, exc)
             if isinstance(exc, OSError):
                 raise _output_error(self.path, exc, kept=self.kept_path) from exc

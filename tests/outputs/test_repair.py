@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -35,6 +36,11 @@ def _cut_short(path: Path, frames: int = 75) -> Path:
 def _frame_count(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def _from_a_process_that_is_gone(note: Path) -> None:
+    record = json.loads(note.read_text())
+    note.write_text(json.dumps({**record, "pid": 999_999_999, "run": "0" * 16}))  # above any pid_max
 
 
 @pytest.fixture
@@ -100,8 +106,7 @@ def test_the_journal_lists_files_cut_short_but_not_files_being_written(
     try:
         # This process is writing live.mp4; crashed.mp4's note says it was this process too, so
         # pretend it came from a process that is gone.
-        note = next(own_journal.glob("crashed.*.json"))
-        note.write_text(note.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999'))
+        _from_a_process_that_is_gone(next(own_journal.glob("crashed.*.json")))
         (item,) = journal.abandoned()
         assert (item.partial, item.final) == (partial, tmp_path / "crashed.mp4")
 
@@ -144,9 +149,20 @@ def test_avatarify_repair_without_a_file_repairs_what_the_app_left(tmp_path: Pat
     assert result.stdout.strip() == "nothing to repair: no recording or render was cut short"
 
     _cut_short(tmp_path / "clip.mp4")
-    note = next(own_journal.glob("clip.*.json"))
-    note.write_text(note.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999'))
+    _from_a_process_that_is_gone(next(own_journal.glob("clip.*.json")))
     result = _avatarify("repair")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{tmp_path / 'clip.mp4'} was cut short; saved 2.")
     assert_regular_mp4(tmp_path / "clip (incomplete).mp4", fps=30)
+
+
+def test_a_reused_process_id_does_not_hide_a_file_cut_short(tmp_path: Path, own_journal: Path) -> None:
+    """The note names a live process (this one, as after a restart in a container) but another run,
+    and the file has not changed for minutes: it was cut short."""
+    partial = _cut_short(tmp_path / "clip.mp4")
+    note = next(own_journal.glob("clip.*.json"))
+    note.write_text(json.dumps({**json.loads(note.read_text()), "run": "0" * 16}))
+    assert journal.abandoned() == []  # written moments ago: it may still be being written
+    old = partial.stat().st_mtime - 2 * journal.STALE_AFTER_S
+    os.utime(partial, (old, old))
+    assert [item.partial for item in journal.abandoned()] == [partial]
