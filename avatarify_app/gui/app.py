@@ -135,11 +135,10 @@ def run_gui(options: GuiOptions | None = None) -> int:
             app.exec()
     finally:
         sys.excepthook = previous_hook
-        controller.stop(timeout=1.0)  # normally done by closeEvent already; a no-op then
+        # Normally stopped by closeEvent already; this also waits, with the window gone, for the last
+        # recording's file to be finished.
+        controller.stop(timeout=1.0)
         bridge.close()
-        if not controller.wait_for_saving(timeout=0):
-            logger.info("finishing the last recording before exiting")
-            controller.wait_for_saving()  # the window is closed already; the file must be complete
     _forget_overrides(store, saved, options)
     return status.code
 

@@ -186,8 +186,9 @@ class Controller:
         """
         with self._lock:
             pipeline, self._pipeline = self._pipeline, None
+            if pipeline is not None:
+                self._set_state(PipelineState.STOPPING)
         if pipeline is not None:
-            self._set_state(PipelineState.STOPPING)
             stuck = pipeline.stop(timeout)
             if stuck:
                 self._post(
