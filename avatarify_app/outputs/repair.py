@@ -123,7 +123,10 @@ class Recovery:
 
     def sentence(self) -> str:
         if self.repaired is not None:
-            return f"{self.final} was cut short; {self.repaired.sentence()}"
+            return (
+                f"{self.final} was cut short; the {self.repaired.duration_s:.1f} s written are saved "
+                f"beside it as “{self.repaired.path.name}”"
+            )
         return f"{self.final} was cut short and could not be repaired: {self.error}"
 
 

@@ -465,7 +465,7 @@ def test_a_recording_cut_short_is_repaired_at_start_and_the_user_told(
         window.controller.repair_cut_short()
     repaired = tmp_path / "take (incomplete).mp4"
     assert window.banner.text == (
-        f"{tmp_path / 'take.mp4'} was cut short; saved 1.5 s as {repaired} "
-        f"({writer.partial_path.name} was removed)."
+        f"{tmp_path / 'take.mp4'} was cut short; the 1.5 s written are saved beside it as "
+        "“take (incomplete).mp4”."
     )
     assert_regular_mp4(repaired, fps=30)

@@ -114,7 +114,10 @@ def test_the_journal_lists_files_cut_short_but_not_files_being_written(
         assert outcome.error is None
         assert outcome.repaired is not None
         assert outcome.repaired.path == tmp_path / "crashed (incomplete).mp4"
-        assert outcome.sentence().startswith(f"{tmp_path / 'crashed.mp4'} was cut short; saved 2.")
+        assert outcome.sentence() == (
+            f"{tmp_path / 'crashed.mp4'} was cut short; the 2.5 s written are saved beside it as "
+            "“crashed (incomplete).mp4”"
+        )
         assert journal.abandoned() == []
     finally:
         writing.close()
@@ -152,7 +155,7 @@ def test_avatarify_repair_without_a_file_repairs_what_the_app_left(tmp_path: Pat
     _from_a_process_that_is_gone(next(own_journal.glob("clip.*.json")))
     result = _avatarify("repair")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{tmp_path / 'clip.mp4'} was cut short; saved 2.")
+    assert result.stdout.startswith(f"{tmp_path / 'clip.mp4'} was cut short; the 2.")
     assert_regular_mp4(tmp_path / "clip (incomplete).mp4", fps=30)
 
 

@@ -211,8 +211,8 @@ def test_killed_live_recording_leaves_a_playable_file_repaired_at_the_next_start
     assert controller.wait_for_saving(timeout=30)
     repaired = tmp_path / "killed (incomplete).mp4"
     assert message.message.level is MessageLevel.WARNING
-    assert message.message.text.startswith(f"{path} was cut short; saved ")
-    assert f" as {repaired} ({partial.name} was removed)." in message.message.text
+    assert message.message.text.startswith(f"{path} was cut short; the ")
+    assert message.message.text.endswith(" s written are saved beside it as “killed (incomplete).mp4”.")
     assert not partial.exists()
     assert_regular_mp4(repaired, fps=30)
     assert _stream_ends(repaired)[2] == frames
