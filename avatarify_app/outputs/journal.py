@@ -78,6 +78,18 @@ def note_started(partial: Path, final: Path, folder: Path | None = None) -> Path
     return note
 
 
+def note_stopped(note: Path | None) -> None:
+    """Mark a note's file as no longer being written (cut short and kept: a repair may take it)."""
+    item = _read(note) if note is not None else None
+    if item is None or note is None:
+        return
+    record = {"partial": str(item.partial), "final": str(item.final), "pid": 0, "run": ""}
+    try:
+        note.write_text(json.dumps(record), encoding="utf-8")
+    except OSError as exc:
+        logger.warning("could not update the note %s: %s", note, exc)
+
+
 def note_finished(note: Path | None) -> None:
     """Forget a note: its file was finished, removed or repaired."""
     if note is not None:
@@ -95,13 +107,8 @@ def abandoned(folder: Path | None = None) -> list[Unfinished]:
         return []
     found = []
     for note in notes:
-        try:
-            record = json.loads(note.read_text(encoding="utf-8"))
-            item = Unfinished(
-                Path(record["partial"]), Path(record["final"]), int(record["pid"]), str(record["run"]), note
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            logger.warning("ignoring an unreadable note %s", note)
+        item = _read(note)
+        if item is None:
             continue
         if not item.partial.exists():
             note_finished(note)
@@ -110,6 +117,28 @@ def abandoned(folder: Path | None = None) -> list[Unfinished]:
             continue
         found.append(item)
     return found
+
+
+def writer_of(partial: Path, folder: Path | None = None) -> int | None:
+    """The id of the running process still writing ``partial``, or None."""
+    folder = folder or journal_dir()
+    item = _read(folder / f"{partial.name}.json")
+    if item is None or item.partial != partial.resolve() or not _being_written(item):
+        return None
+    return item.pid
+
+
+def _read(note: Path) -> Unfinished | None:
+    try:
+        record = json.loads(note.read_text(encoding="utf-8"))
+        return Unfinished(
+            Path(record["partial"]), Path(record["final"]), int(record["pid"]), str(record["run"]), note
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.warning("ignoring an unreadable note %s", note)
+        return None
 
 
 def _being_written(item: Unfinished) -> bool:
@@ -125,6 +154,8 @@ def _being_written(item: Unfinished) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     if sys.platform == "win32":
         import ctypes
 

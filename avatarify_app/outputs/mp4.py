@@ -339,6 +339,7 @@ class Mp4Writer:
             self._remove_partial()
             return
         self.kept_path = self.partial_path
+        journal.note_stopped(self._note)
         logger.warning("%s was cut short: what was written is kept in %s", self.path, self.partial_path)
 
     def _remove_partial(self) -> None:

@@ -69,6 +69,11 @@ def repair(source: Path, out: Path | None = None, final: Path | None = None) -> 
     source = Path(source)
     if not source.is_file():
         raise InputError(f"{source}: no such file")
+    if (pid := journal.writer_of(source)) is not None:
+        raise InputError(
+            f"{source}: is still being written (by process {pid}); it becomes a regular MP4 by itself "
+            "when that recording or render ends"
+        )
     target = Path(out) if out is not None else repaired_name(source, final)
     if target.exists():
         raise OutputError(f"{target}: already exists; give another name (nothing is overwritten)")

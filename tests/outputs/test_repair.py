@@ -159,12 +159,24 @@ def test_avatarify_repair_without_a_file_repairs_what_the_app_left(tmp_path: Pat
     assert_regular_mp4(tmp_path / "clip (incomplete).mp4", fps=30)
 
 
+def test_a_file_being_written_is_left_alone(tmp_path: Path, own_journal: Path) -> None:
+    writer = Mp4Writer(tmp_path / "live.mp4", size=(64, 48), fps=30)
+    writer.write_video(np.zeros((48, 64, 3), np.uint8))
+    try:
+        with pytest.raises(InputError, match=f"is still being written \\(by process {os.getpid()}\\)"):
+            repair(writer.partial_path)
+        assert writer.partial_path.exists()
+    finally:
+        writer.close()
+    assert _frame_count(tmp_path / "live.mp4") == 1
+
+
 def test_a_reused_process_id_does_not_hide_a_file_cut_short(tmp_path: Path, own_journal: Path) -> None:
     """The note names a live process (this one, as after a restart in a container) but another run,
     and the file has not changed for minutes: it was cut short."""
     partial = _cut_short(tmp_path / "clip.mp4")
     note = next(own_journal.glob("clip.*.json"))
-    note.write_text(json.dumps({**json.loads(note.read_text()), "run": "0" * 16}))
+    note.write_text(json.dumps({**json.loads(note.read_text()), "pid": os.getpid(), "run": "0" * 16}))
     assert journal.abandoned() == []  # written moments ago: it may still be being written
     old = partial.stat().st_mtime - 2 * journal.STALE_AFTER_S
     os.utime(partial, (old, old))
