@@ -36,6 +36,7 @@ APT_TEST = [
     "pulseaudio", "pulseaudio-utils", "libasound2-plugins",  # a real microphone for recorder tests
     "espeak-ng", "sox",  # speech to play into it
     "desktop-file-utils",  # validates the Linux .desktop file
+    "chromium",  # a real browser plays the MP4 files we write (tests/outputs/test_browser.py)
 ]  # fmt: skip
 
 

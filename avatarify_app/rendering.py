@@ -91,7 +91,7 @@ def render_clip(
 
     ``neutral_frame``: index of the driving frame taken as the neutral pose; None takes the first frame
     with a face. Frames where the driver's face is lost keep the last good output.
-    Raises ``InputError`` when the clip shows no face at all (``out`` is then removed), ``NoFaceError``
+    Raises ``InputError`` when the clip shows no face at all (nothing is written), ``NoFaceError``
     when the neutral frame shows none, ``OutputError`` when ``out`` cannot be written.
     """
     if neutral_frame is not None:
@@ -127,12 +127,13 @@ def render_clip(
             lost += not track.found
             if progress is not None:
                 progress(frames, max(driving.length, frames))
-        if samples is not None and rate is not None:
+        if frames == 0 or lost == frames:
+            writer.discard()  # nothing worth keeping: ``out`` is left as it was
+        elif samples is not None and rate is not None:
             tail = round(frames * rate / driving.fps)
             if tail < len(samples):
                 writer.write_audio(samples[tail:], t=tail / rate)
     if frames == 0 or lost == frames:
-        out.unlink(missing_ok=True)
         what = "no frames" if frames == 0 else "no face in any frame"
         raise InputError(f"{driving.name}: {what}; nothing was written")
     if lost:

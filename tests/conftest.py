@@ -60,3 +60,17 @@ def _no_dangling_threads():
         if thread.is_alive() and not thread.daemon:
             leftover.append(thread.name)
     assert not leftover, f"threads still running after the test: {leftover}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_user_data(tmp_path_factory):
+    """The tests get their own user data folder (the journal of files being written lives there), so
+    they never see nor leave notes in the real user's (child processes inherit it). Tests that look
+    at the journal set their own with ``monkeypatch.setenv("XDG_DATA_HOME", ...)``."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous

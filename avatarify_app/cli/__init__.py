@@ -23,7 +23,7 @@ from avatarify_app.errors import AvatarifyError
 logger = logging.getLogger(__name__)
 
 # Sub-command modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("gui", "render", "live", "doctor", "models")
+SUBCOMMANDS = ("gui", "render", "live", "doctor", "models", "repair")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -131,10 +131,13 @@ def run_gui(options: GuiOptions | None = None) -> int:
                 _schedule_capture(window, options, status)
             window.show()
             window.start()
+            controller.repair_cut_short()  # recordings a crash cut short; the outcome comes as messages
             app.exec()
     finally:
         sys.excepthook = previous_hook
-        controller.stop(timeout=1.0)  # normally done by closeEvent already; a no-op then
+        # Normally stopped by closeEvent already; this also waits, with the window gone, for the last
+        # recording's file to be finished.
+        controller.stop(timeout=1.0)
         bridge.close()
     _forget_overrides(store, saved, options)
     return status.code

@@ -17,6 +17,7 @@ from avatarify_app.pipeline.events import (
     MessagePosted,
     MetricsUpdated,
     RecordingChanged,
+    RecordingSaving,
     StateChanged,
     VirtualCameraChanged,
 )
@@ -51,6 +52,9 @@ class ControllerBridge(QObject):
     """``HeadPose``: the neutral pose just taken from the driver."""
     recording_changed = Signal(object, float)
     """The file being recorded (``Path``) or None when not recording, and the seconds recorded so far."""
+    recording_saving = Signal(object)
+    """The file (``Path``) of the recording just stopped, being finished; ``recording_changed``
+    with None follows when it is done."""
     virtual_camera_changed = Signal(bool, str, str)
     """Whether the virtual camera is on, its device name ("" if none), and what to do to fix it
     ("" if nothing is wrong)."""
@@ -117,6 +121,8 @@ class ControllerBridge(QObject):
                 self.calibrated.emit(pose)
             case RecordingChanged(path=path, elapsed_s=elapsed_s):
                 self.recording_changed.emit(path, elapsed_s)
+            case RecordingSaving(path=path):
+                self.recording_saving.emit(path)
             case VirtualCameraChanged(active=active, device=device, fix=fix):
                 self.virtual_camera_changed.emit(active, device or "", fix or "")
             case _:

@@ -22,8 +22,6 @@ logger = logging.getLogger(__name__)
 # Video frames waiting for the encoder beyond this many seconds' worth are dropped (and counted):
 # a slow disk or encoder must not eat the memory. Audio is never dropped.
 MAX_VIDEO_BACKLOG_S = 2.0
-# How long close() waits for the encoder to finish the queued frames.
-CLOSE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +50,14 @@ class RecorderSink:
     on the ``avatarify-recorder`` thread; the microphone calls back on the audio driver's thread.
     Without a microphone (or without PortAudio) the recording is video-only and ``on_message`` gets a
     warning. A write error (disk full) ends the recording: the next ``write`` raises ``OutputError``,
-    and what was written stays playable.
+    and what was written stays playable (``kept_path``).
 
-    The file's frame size is the first frame's (rounded down to even numbers); later frames of
-    another size are letterboxed into it.
+    Finishing: ``close(wait=False, on_done=...)`` returns at once and the recorder thread encodes
+    what is queued and finishes the file (a regular MP4, see ``outputs.mp4``; a second or two for a
+    long recording), then calls ``on_done(self)``; ``wait()`` joins it. The thread is not a daemon,
+    so a process that exits meanwhile still finishes the file first.
+
+    The file's frame size is the first frame's; later frames of another size are letterboxed into it.
     """
 
     name = "recorder"
@@ -86,6 +88,8 @@ class RecorderSink:
         self._t_first: float | None = None
         self._t_last: float | None = None
         self._video_dropped = 0
+        self._on_done: Callable[[RecorderSink], None] | None = None
+        self._stopping = False
 
     @property
     def elapsed_s(self) -> float:
@@ -107,10 +111,20 @@ class RecorderSink:
     def failed(self) -> bool:
         return self._error is not None
 
+    @property
+    def complete(self) -> bool:
+        """The finished recording is at ``path`` (after ``close`` and the finishing step)."""
+        return self._writer is not None and self._writer.complete
+
+    @property
+    def kept_path(self) -> Path | None:
+        """Where a recording that stopped early is kept (a partial file), or None."""
+        return self._writer.kept_path if self._writer is not None else None
+
     def open(self, size: tuple[int, int], fps: float) -> None:
         """Create the file and start the microphone. Raises ``OutputError`` when the file cannot be
         written; a missing microphone only makes the recording silent (with a warning message)."""
-        width, height = max(2, size[0] // 2 * 2), max(2, size[1] // 2 * 2)
+        width, height = max(1, size[0]), max(1, size[1])
         self._size, self._fps = (width, height), fps
         if self.record_audio:
             try:
@@ -148,19 +162,32 @@ class RecorderSink:
     def _on_audio(self, samples: np.ndarray, t: float) -> None:
         self._queue.put(_Audio(samples, t))  # the audio driver's thread: never blocks, never drops
 
-    def close(self) -> None:
-        """Stop the microphone, encode what is queued and finish the file (waits for the encoder)."""
+    def close(self, *, wait: bool = True, on_done: Callable[[RecorderSink], None] | None = None) -> None:
+        """Stop the microphone; the recorder thread encodes what is queued and finishes the file,
+        then calls ``on_done(self)`` (on that thread). ``wait``: return only when the file is done."""
         self._close_audio()
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        if self._thread is None:  # never opened
+            if on_done is not None:
+                on_done(self)
+            return
+        if not self._stopping:
+            self._stopping = True
+            self._on_done = on_done
             self._queue.put(_STOP)
-            thread.join(CLOSE_TIMEOUT_S)
-            if thread.is_alive():
-                logger.error("the recorder did not finish %s within %.0f s", self.path, CLOSE_TIMEOUT_S)
+        if wait:
+            self.wait()
         if self._video_dropped:
             logger.warning(
                 "recording %s: %d frames dropped (encoder too slow)", self.path, self._video_dropped
             )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the file is finished (after ``close``); True when it is."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     def _close_audio(self) -> None:
         audio, self._audio = self._audio, None
@@ -200,7 +227,18 @@ class RecorderSink:
             self._fail(exc)
         except Exception as exc:
             logger.exception("the recorder failed on %s", self.path)
-            self._fail(OutputError(f"{self.path}: the recording stopped after an internal error ({exc})"))
+            writer.abort()
+            kept = f"; what was written is kept in {writer.kept_path}" if writer.kept_path else ""
+            self._fail(
+                OutputError(f"{self.path}: the recording stopped after an internal error ({exc}){kept}")
+            )
+        finally:
+            done = self._on_done
+            if done is not None:
+                try:
+                    done(self)
+                except Exception:
+                    logger.exception("the recorder's on_done callback failed")
 
     def _fail(self, error: AvatarifyError) -> None:
         logger.error("recording %s stopped: %s", self.path, error)
@@ -211,6 +249,4 @@ class RecorderSink:
         h, w = image.shape[:2]
         if (w, h) == (width, height):
             return image
-        if (w // 2 * 2, h // 2 * 2) == (width, height):
-            return image[:height, :width]
         return letterbox(image, (width, height))

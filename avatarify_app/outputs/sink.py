@@ -22,7 +22,8 @@ class Sink(Protocol):
           belongs on the sink's own thread. It may raise an ``AvatarifyError`` to say it has failed;
           it is then closed and dropped.
         - ``close()`` releases the device or finishes the file; calling it twice is fine. It never
-          raises for a sink that has already failed.
+          raises for a sink that has already failed. (The recorder can also finish its file on its
+          own thread: ``RecorderSink.close(wait=False, on_done=...)``.)
         - All three are called from one thread (the output thread).
     """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from avatarify_app.capture import create_source
 from avatarify_app.config import LiveSettings, SourceSpec
 from avatarify_app.engines import Engine, EngineOptions, create_engine
 from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.outputs import journal
 from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
 from avatarify_app.outputs.recorder import RecorderSink
+from avatarify_app.outputs.repair import repair_abandoned
 from avatarify_app.pipeline.capture_stage import SetSource, SourceFactory
 from avatarify_app.pipeline.events import (
     AvatarChanged,
@@ -40,6 +43,7 @@ from avatarify_app.pipeline.inference_stage import (
     TrackerFactory,
 )
 from avatarify_app.pipeline.output_stage import SetVirtualCamera, StartRecording, StopRecording
+from avatarify_app.pipeline.stage import as_sentence
 from avatarify_app.pipeline.stats import PipelineStats, RunTotals
 from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
 
@@ -89,12 +93,17 @@ class Controller:
         self._stats: PipelineStats | None = None  # the last run's, kept after stop for totals()
         self._pending_avatar: np.ndarray | None = None  # an array avatar set while stopped
         self._requested_checkpoint: dict[str, Path | None] = {}
+        self._recorders: list[RecorderSink] = []  # recordings whose files may still be finishing
+        self._workers: list[threading.Thread] = []  # repairs of recordings cut short
         audio_input_factory = audio_input_factory or open_microphone
 
         def make_recorder(path: Path, microphone: str | int | None, on_message) -> RecorderSink:
-            return RecorderSink(
+            recorder = RecorderSink(
                 path, microphone=microphone, audio_input_factory=audio_input_factory, on_message=on_message
             )
+            with self._lock:
+                self._recorders = [r for r in self._recorders if not r.wait(0)] + [recorder]
+            return recorder
 
         self._factories = Factories(
             source=source_factory or create_source,
@@ -168,24 +177,64 @@ class Controller:
             pipeline.start()
             self._set_state(PipelineState.RUNNING)
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 1.0, *, wait_for_saving: bool = True) -> None:
         """Stop and join every thread within ``timeout`` seconds; close devices and files.
 
-        A recording is finished first (its encoder may need a moment beyond ``timeout``).
+        A recording running is stopped and its file finished on the recorder's thread;
+        ``wait_for_saving`` waits for that too (beyond ``timeout``: a long recording takes a second or
+        two). The GUI passes False and waits at exit instead (``wait_for_saving()``), so the window
+        closes at once.
         """
         with self._lock:
             pipeline, self._pipeline = self._pipeline, None
-            if pipeline is None:
+            if pipeline is not None:
+                self._set_state(PipelineState.STOPPING)
+        if pipeline is not None:
+            stuck = pipeline.stop(timeout)
+            if stuck:
+                self._post(
+                    MessageLevel.WARNING,
+                    f"Stopping took too long ({', '.join(stuck)} still busy); details are in the log.",
+                    key="pipeline",
+                )
+            self._set_state(PipelineState.STOPPED)
+        if wait_for_saving:
+            self.wait_for_saving()
+
+    def wait_for_saving(self, timeout: float | None = None) -> bool:
+        """Wait until every stopped recording's file is finished (and the repairs started by
+        ``repair_cut_short`` are done); True when all are."""
+        with self._lock:
+            recorders, workers = list(self._recorders), list(self._workers)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = True
+        for recorder in recorders:
+            done &= recorder.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            done &= not worker.is_alive()
+        return done
+
+    def repair_cut_short(self) -> None:
+        """Repair, on a worker thread, the recordings and renders that a crash cut short (see
+        ``outputs.repair``); each outcome arrives as a message (key ``"recording"``). Returns at once."""
+        if not journal.abandoned():
+            return
+
+        def work() -> None:
+            try:
+                outcomes = repair_abandoned()
+            except Exception:
+                logger.exception("repairing recordings cut short failed")
                 return
-            self._set_state(PipelineState.STOPPING)
-        stuck = pipeline.stop(timeout)
-        if stuck:
-            self._post(
-                MessageLevel.WARNING,
-                f"Stopping took too long ({', '.join(stuck)} still busy); details are in the log.",
-                key="pipeline",
-            )
-        self._set_state(PipelineState.STOPPED)
+            for outcome in outcomes:
+                level = MessageLevel.WARNING if outcome.error is None else MessageLevel.ERROR
+                self._post(level, as_sentence(outcome.sentence()), key="recording")
+
+        worker = threading.Thread(target=work, name="avatarify-repair")
+        with self._lock:
+            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()
 
     # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:
@@ -279,6 +328,7 @@ class Controller:
         pipeline.output.send(StartRecording(Path(path), microphone or self._settings.microphone))
 
     def stop_recording(self) -> None:
-        """Finish the recording; the file is complete when ``RecordingChanged(path=None)`` arrives."""
+        """Stop the recording: ``RecordingSaving`` comes while its file is finished, then
+        ``RecordingChanged(path=None)`` once it is complete (never blocks the caller)."""
         if (pipeline := self._pipeline) is not None:
             pipeline.output.send(StopRecording())

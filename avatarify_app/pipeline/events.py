@@ -113,6 +113,15 @@ class RecordingChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingSaving:
+    """The recording of ``path`` stopped (``elapsed_s`` long) and its file is being finished (a second
+    or two for a long one); ``RecordingChanged(path=None)`` follows when it is done."""
+
+    path: Path
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class VirtualCameraChanged:
     """The virtual camera opened (``active``, with its ``device`` name) or is off.
 
@@ -133,5 +142,6 @@ Event = (
     | EngineChanged
     | Calibrated
     | RecordingChanged
+    | RecordingSaving
     | VirtualCameraChanged
 )

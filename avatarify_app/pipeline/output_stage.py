@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from avatarify_app.pipeline.events import (
     MessagePosted,
     MetricsUpdated,
     RecordingChanged,
+    RecordingSaving,
     VirtualCameraChanged,
 )
 from avatarify_app.pipeline.queues import LatestQueue
@@ -162,17 +164,26 @@ class OutputStage(Stage):
         self._post(MessageLevel.INFO, f"Recording to {recorder.path}.", key="recording")
 
     def _close_recorder(self, error_text: str | None = None) -> None:
-        """Finish the recording; tell the user it was saved, or why it stopped early."""
+        """Stop the recording and let the recorder thread finish the file (never waits for it):
+        ``RecordingSaving`` now, then ``RecordingChanged(path=None)`` and a message saying it was
+        saved, or why it stopped early, from the recorder thread once the file is done."""
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return
         waiting, self._recorder_waiting = self._recorder_waiting, False
         if waiting:  # never opened: nothing was written
             return
-        recorder.close()
-        self._emit(RecordingChanged(path=None, elapsed_s=recorder.elapsed_s))
-        if error_text is None and recorder.error is not None:
+        self._emit(RecordingSaving(path=recorder.path, elapsed_s=recorder.elapsed_s))
+        recorder.close(wait=False, on_done=functools.partial(self._recording_done, error_text=error_text))
+
+    def _recording_done(self, recorder: RecorderSink, error_text: str | None) -> None:
+        """The recorder thread finished ``recorder``'s file (or gave up on it)."""
+        if recorder.error is not None:
             error_text = as_sentence(str(recorder.error))
+        elif error_text is not None and recorder.kept_path is None and recorder.complete:
+            error_text = f"{error_text} What was recorded until then is saved in {recorder.path}."
+        if self._recorder is None:  # no new recording started meanwhile
+            self._emit(RecordingChanged(path=None, elapsed_s=recorder.elapsed_s))
         if error_text is not None:
             self._post(MessageLevel.ERROR, error_text, key="recording")
         else:

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 
 from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.capture.demo_source import DemoSource
+from avatarify_app.engines import EngineOptions, OutputFraming
 from avatarify_app.engines.mesh import MeshEngine
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
+from tests.mp4check import assert_regular_mp4
 
 
 def _avatarify(*args: str) -> subprocess.CompletedProcess:
@@ -146,4 +150,26 @@ def test_bad_input_gives_one_line_and_no_traceback(
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     if case == "faceless_video":
-        assert not out.exists()
+        assert not list(tmp_path.glob("out*")), "nothing is left: no output, no partial file"
+
+
+@pytest.mark.parametrize("crop", [(1, 0), (0, 1), (1, 1)])
+def test_full_framing_of_an_odd_sized_avatar_renders(tmp_path, media_dir, crop):
+    """H.264 needs even sizes: the writer pads the odd ones by an edge pixel, in every framing."""
+    image = load_image(media_dir / "avatar_mona_lisa.jpg")
+    image = image[: image.shape[0] - crop[1], : image.shape[1] - crop[0]]
+    engine = MeshEngine(EngineOptions(framing=OutputFraming.FULL))
+    engine.set_avatar(image)
+    driving = Driving("ten demo frames", lambda: DemoSource(size=256), length=10, fps=30.0, stop_after=10)
+    out = tmp_path / "odd.mp4"
+    report = render_clip(engine, driving, out)
+    engine.close()
+
+    assert report.frames == 10
+    height, width = image.shape[:2]
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (width + width % 2, height + height % 2)
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert _psnr(first[:height, :width], image) > 25  # the avatar's picture, nothing cut
+    assert_regular_mp4(out, fps=30)

@@ -105,7 +105,8 @@ def make_window(qtbot, tmp_path: Path, store: SettingsStore, live_settings: Live
             devices=devices or StubDevices(),
             user_avatar_dir=tmp_path / "user-avatars",
         )
-        qtbot.addWidget(window, before_close_func=lambda w: w.close())
+        # As app.py does: the window closes at once, the last recording is finished before exiting.
+        qtbot.addWidget(window, before_close_func=lambda w: (w.close(), controller.wait_for_saving()))
         window.show()
         if start:
             window.start()

@@ -4,6 +4,7 @@ real recording; clicks and keys through qtbot, checks on the controller and on w
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import av
@@ -19,8 +20,11 @@ from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
 from avatarify_app.gui.main_window import NO_WEBCAM_TEXT
 from avatarify_app.gui.settings import SettingsStore
+from avatarify_app.outputs import journal
+from avatarify_app.outputs.mp4 import Mp4Writer
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
+from tests.mp4check import assert_regular_mp4
 
 # The offscreen platform says this about every top-level window with a layout: noise, not a fault.
 
@@ -108,11 +112,20 @@ def test_record_writes_a_playable_file(qtbot, make_window, tmp_path: Path, monke
     assert panel.record_button.text() == "Stop recording"
     assert panel.elapsed_label.text().startswith("● 00:0")
     wait_for_frames(qtbot, window, count=10)
+    saving: list[tuple] = []  # what the panel shows while the file is finished (connected after it)
+    window.bridge.recording_saving.connect(
+        lambda path: saving.append(
+            (path, panel.record_button.text(), panel.record_button.isEnabled(), panel.elapsed_label.text())
+        )
+    )
     with qtbot.waitSignal(
         window.bridge.recording_changed, timeout=15_000, check_params_cb=lambda path, _s: path is None
     ):
         qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
+    assert saving == [(recorded, "Saving…", False, "Saving take.mp4…")]
     assert panel.record_button.text() == "Record…"
+    assert panel.record_button.isEnabled()
+    assert_regular_mp4(recorded, fps=30)
     assert window.banner.text == "Recording without sound: no microphone on the test machine."
     with av.open(str(recorded)) as container:
         assert [s.type for s in container.streams] == ["video"]
@@ -430,3 +443,29 @@ def test_camera_picker_switches_source(qtbot, make_window, driving_video: Path, 
     assert window.controller.settings.source == SourceSpec(kind="video", path=driving_video)
     assert combo.currentText() == f"Video: {driving_video.name}"
     wait_for_frames(qtbot, window, count=3)
+
+
+def test_a_recording_cut_short_is_repaired_at_start_and_the_user_told(
+    qtbot, make_window, tmp_path: Path, monkeypatch
+) -> None:
+    """What ``avatarify`` does at start (app.py): the repair runs on a worker thread, the window
+    stays live, and the banner says where the recording went."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    writer = Mp4Writer(tmp_path / "take.mp4", size=(64, 48), fps=30)
+    for i in range(45):
+        writer.write_video(np.zeros((48, 64, 3), np.uint8), t=i / 30)
+    writer.abort()  # as a crash leaves it; and the note now says its process is gone
+    (note,) = journal.journal_dir().glob("*.json")
+    note.write_text(json.dumps({**json.loads(note.read_text()), "pid": 999_999_999, "run": "0" * 16}))
+
+    window = make_window()
+    with qtbot.waitSignal(
+        window.bridge.message_posted, timeout=15_000, check_params_cb=lambda m: m.key == "recording"
+    ):
+        window.controller.repair_cut_short()
+    repaired = tmp_path / "take (incomplete).mp4"
+    assert window.banner.text == (
+        f"{tmp_path / 'take.mp4'} was cut short; the 1.5 s written are saved beside it as "
+        "“take (incomplete).mp4”."
+    )
+    assert_regular_mp4(repaired, fps=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av
@@ -12,6 +13,7 @@ import numpy as np
 
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.outputs.recorder import RecorderSink
+from tests.mp4check import assert_regular_mp4
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +43,7 @@ def test_picture_and_sound_share_the_first_frame_as_zero(tmp_path: Path) -> None
 
     path = tmp_path / "rec.mp4"
     sink = RecorderSink(path, microphone="mic", audio_input_factory=factory)
-    sink.open((65, 49), 30.0)  # odd sizes are cut to even ones
+    sink.open((65, 49), 30.0)  # odd sizes are padded to even ones by the writer
     (mic,) = microphones
     t0 = 1000.0  # the monotonic clock's value at the first frame
     rate, block = mic.rate, 160
@@ -59,7 +61,7 @@ def test_picture_and_sound_share_the_first_frame_as_zero(tmp_path: Path) -> None
     assert mic.closed
     assert mic.device == "mic"
     with av.open(str(path)) as container:
-        assert (container.streams.video[0].width, container.streams.video[0].height) == (64, 48)
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (66, 50)
         white = [float(f.time) for f in container.decode(video=0) if f.to_ndarray(format="gray").mean() > 128]
     with av.open(str(path)) as container:
         frames = list(container.decode(audio=0))
@@ -141,7 +143,30 @@ def test_recording_that_hits_the_size_limit_stops_and_stays_playable(tmp_path: P
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"stopped: {path}: the file reached the size limit" in result.stdout
-    assert path.stat().st_size <= 150_000
-    with av.open(str(path)) as container:
+    (partial,) = tmp_path.glob("full.*.partial.mp4")
+    assert f"stopped: {path}: the file reached the size limit; what was written is kept in {partial}" in (
+        result.stdout
+    )
+    assert not path.exists()
+    assert partial.stat().st_size <= 150_000
+    with av.open(str(partial)) as container:
         assert sum(1 for _ in container.decode(video=0)) >= 5
+
+
+def test_close_without_waiting_finishes_the_file_on_the_recorder_thread(tmp_path: Path) -> None:
+    """The output thread never waits for the finishing step: ``close(wait=False)`` returns at once and
+    ``on_done`` comes from the recorder thread once the regular MP4 is in place."""
+    path = tmp_path / "rec.mp4"
+    sink = RecorderSink(path, record_audio=False)
+    sink.open((64, 64), 30.0)
+    for i in range(45):
+        sink.write(np.zeros((64, 64, 3), np.uint8), i / 30)
+    done: list[tuple[str, bool, bool]] = []
+    sink.close(
+        wait=False,
+        on_done=lambda s: done.append((threading.current_thread().name, s.complete, path.exists())),
+    )
+    assert sink.wait(timeout=30)
+    assert done == [("avatarify-recorder", True, True)]
+    assert_regular_mp4(path, fps=30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]

@@ -16,8 +16,9 @@ from avatarify_app.config import VirtualCameraSettings
 from avatarify_app.errors import DeviceError
 from avatarify_app.frames import MessageLevel
 from avatarify_app.outputs.audio_file import read_audio
-from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged
+from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged, RecordingSaving
 from tests.fakes import EventLog
+from tests.mp4check import assert_regular_mp4
 from tests.pipeline.conftest import PulseMicrophone, live_settings, write_tone_wav
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +49,12 @@ def _record(controller, events: EventLog, path: Path, seconds: float, **kwargs) 
     controller.stop_recording()
     events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path is None)
     controller.stop()
+    # Stopping says "Saving" first, and the file is complete (a regular MP4) when the recording
+    # is reported as ended.
+    kinds = [type(e) for e in events.events if isinstance(e, RecordingSaving | RecordingChanged)]
+    assert kinds[-2:] == [RecordingSaving, RecordingChanged]
+    assert_regular_mp4(path, fps=30)
+    assert sorted(p.name for p in path.parent.glob(f"{path.stem}*")) == [path.name]
 
 
 def test_recording_with_a_real_microphone_keeps_sound_and_picture_together(
@@ -169,7 +176,10 @@ def _no_microphone(device, callback):
     raise DeviceError("no microphone")
 
 
-def test_killed_live_recording_leaves_a_playable_file(driving_video: Path, tmp_path: Path) -> None:
+def test_killed_live_recording_leaves_a_playable_file_repaired_at_the_next_start(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the journal the next start reads
     path = tmp_path / "killed.mp4"
     command = [
         sys.executable, "-m", "avatarify_app", "live", "--video", str(driving_video),
@@ -188,6 +198,21 @@ def test_killed_live_recording_leaves_a_playable_file(driving_video: Path, tmp_p
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
-    video_end, _, frames = _stream_ends(path)
+    assert not path.exists(), "the final name is only given to a complete file"
+    (partial,) = tmp_path.glob("killed.*.partial.mp4")
+    video_end, _, frames = _stream_ends(partial)
     assert frames >= 30, "at least the fragments finished before the kill must decode"
     assert video_end >= 1.0
+
+    # The next start repairs it and says so.
+    controller = controller_factory(live_settings(driving_video, media_dir, virtual_camera=NO_VCAM))
+    controller.repair_cut_short()
+    message = events.wait_for(lambda e: isinstance(e, MessagePosted) and e.message.key == "recording")
+    assert controller.wait_for_saving(timeout=30)
+    repaired = tmp_path / "killed (incomplete).mp4"
+    assert message.message.level is MessageLevel.WARNING
+    assert message.message.text.startswith(f"{path} was cut short; the ")
+    assert message.message.text.endswith(" s written are saved beside it as “killed (incomplete).mp4”.")
+    assert not partial.exists()
+    assert_regular_mp4(repaired, fps=30)
+    assert _stream_ends(repaired)[2] == frames

@@ -79,6 +79,7 @@ class OutputPanel(QGroupBox):
 
         bridge.virtual_camera_changed.connect(self._on_virtual_camera_changed)
         bridge.recording_changed.connect(self._on_recording_changed)
+        bridge.recording_saving.connect(self._on_recording_saving)
         self.sync()
 
     @property
@@ -130,8 +131,16 @@ class OutputPanel(QGroupBox):
         self.vcam_fix.setText(fix)
         self.vcam_fix.setVisible(bool(fix))
 
+    def _on_recording_saving(self, path: Path) -> None:
+        """The recording stopped; its file is being finished on another thread (a second or two)."""
+        self._recording = None
+        self.record_button.setText("Saving…")
+        self.record_button.setEnabled(False)
+        self.elapsed_label.setText(f"Saving {path.name}…")
+
     def _on_recording_changed(self, path: Path | None, elapsed_s: float) -> None:
         self._recording = path
+        self.record_button.setEnabled(True)
         if path is None:
             self.record_button.setText("Record…")
             self.elapsed_label.setText("")
