@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_closed_eyelids, paint_mouth_cavity
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.pipeline.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking import landmarks as lm
 from avatarify_app.tracking.crop import transform_points

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.cli.options import add_region_options
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
+from avatarify_app.pipeline.avatars import default_avatar, load_image
 from avatarify_app.rendering import Driving, render_clip
 
 

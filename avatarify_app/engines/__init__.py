@@ -1,6 +1,6 @@
 """Reenactment engines behind one interface (``base.Engine``).
 
-Adding an engine means a new sub-package plus one entry in ``ENGINE_NAMES`` and ``create_engine``.
+Adding an engine means a new sub-package plus one entry in ``config.ENGINE_NAMES`` and ``create_engine``.
 Engines are imported lazily: ``fomm`` pulls in torch, which the ``mesh`` engine does not need.
 """
 
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avatarify_app.config import DEFAULT_ENGINE, ENGINE_NAMES
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
-
-ENGINE_NAMES = ("mesh", "fomm")
-DEFAULT_ENGINE = "mesh"
 
 
 def create_engine(

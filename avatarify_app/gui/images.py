@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
 from avatarify_app.frames import FaceTrack
-from avatarify_app.tracking.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
+from avatarify_app.pipeline.faces import FACE_CONTOURS
 
 
 def qimage_from_rgb(image: np.ndarray) -> QImage:
@@ -63,7 +63,7 @@ def draw_face_overlay(image: QImage, track: FaceTrack, *, mirrored: bool = False
     painter.setPen(QPen(QColor(80, 220, 120), 2 * thickness))
     painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
     painter.setPen(QPen(QColor(255, 255, 255, 200), thickness, Qt.PenStyle.SolidLine))
-    for ring in (FACE_OVAL, RIGHT_EYE, LEFT_EYE, LIPS_OUTER, LIPS_INNER):
+    for ring in FACE_CONTOURS:
         contour = [QPointF(*points[i]) for i in ring]
         painter.drawPolygon(contour)
     painter.end()

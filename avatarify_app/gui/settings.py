@@ -14,8 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import LiveSettings
-from avatarify_app.engines import ENGINE_NAMES
+from avatarify_app.config import ENGINE_NAMES, LiveSettings
 
 logger = logging.getLogger(__name__)
 

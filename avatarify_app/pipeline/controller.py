@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.capture import create_source
-from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec
 from avatarify_app.engines import Engine, EngineOptions, create_engine
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.outputs import journal
@@ -274,8 +274,9 @@ class Controller:
             self._post(MessageLevel.WARNING, "Start live mode before calibrating.", key="calibration")
 
     def set_strength(self, value: float) -> None:
-        """Expression strength, 0 (none) to about 2 (exaggerated); 1 = as the driver."""
-        value = float(min(max(value, 0.0), 3.0))
+        """Expression strength within ``config.STRENGTH_RANGE``: 0 (none) to 2 (doubled); 1 = as the
+        driver."""
+        value = float(np.clip(value, *STRENGTH_RANGE))
         options = dataclasses.replace(self._settings.engine_options, strength=value)
         self._update(lambda s: dataclasses.replace(s, engine_options=options))
         if (pipeline := self._pipeline) is not None:
@@ -289,7 +290,7 @@ class Controller:
         over a few frames."""
         regions = SetRegions(
             *(
-                float(np.clip(v, 0.0, 2.0)) if v is not None and np.isfinite(v) else None
+                float(np.clip(v, *STRENGTH_RANGE)) if v is not None and np.isfinite(v) else None
                 for v in (eyes, mouth, head)
             )
         )
@@ -310,6 +311,13 @@ class Controller:
         self._update(lambda s: dataclasses.replace(s, passthrough=enabled))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetView(passthrough=enabled))
+
+    def set_auto_calibrate(self, enabled: bool) -> None:
+        """Calibrate by itself whenever the driver's pose has matched the avatar's at 90 % for a
+        second (``FramesReady.pose_match``)."""
+        self._update(lambda s: dataclasses.replace(s, auto_calibrate=enabled))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetView(auto_calibrate=enabled))
 
     def set_virtual_camera(self, enabled: bool) -> None:
         """Open or close the virtual camera (``VirtualCameraChanged`` tells the outcome)."""

@@ -57,6 +57,8 @@ class FramesReady:
     ``camera``: the driving frame, RGB uint8 (H, W, 3), mirrored when ``mirror_preview`` is on.
     ``output``: what goes to the virtual camera and the recorder (before letterboxing), RGB uint8.
     ``track``: the face in ``camera``'s un-mirrored pixels. ``index``: the source frame's index.
+    ``pose_match``: 0-1, how well the driver's pose and expression match the avatar's
+    (``tracking.pose_match``; 0 without a face): what calibration asks the user to reach.
     """
 
     camera: np.ndarray
@@ -64,6 +66,7 @@ class FramesReady:
     track: FaceTrack
     face_found: bool
     index: int
+    pose_match: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +85,14 @@ class MessagePosted:
 
 @dataclass(frozen=True, slots=True)
 class AvatarChanged:
-    """A new avatar is in use. ``image``: RGB uint8; ``track``: its face; ``path``: its file or None."""
+    """A new avatar is in use. ``image``: RGB uint8; ``track``: its face; ``path``: its file or None;
+    ``face``: the avatar at rest, a square cut framed like the engine's face crop
+    (``pipeline.faces.face_square``), found once here and shared (the preview's overlay)."""
 
     image: np.ndarray
     track: FaceTrack
     path: Path | None
+    face: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines import EngineOptions, OutputFraming
 from avatarify_app.engines.mesh import MeshEngine
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.pipeline.avatars import default_avatar, load_image
 from avatarify_app.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening

@@ -14,7 +14,6 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from avatarify_app.avatars import bundled_avatars
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
@@ -22,6 +21,7 @@ from avatarify_app.gui.main_window import NO_WEBCAM_TEXT
 from avatarify_app.gui.settings import SettingsStore
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.pipeline.avatars import bundled_avatars
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
 from tests.mp4check import assert_regular_mp4
@@ -201,18 +201,6 @@ def test_diagnostics_show_the_doctor_report(qtbot, make_window) -> None:
     text = dialog.label.text()
     assert "<b>opencv</b>" in text
     assert "<b>OK</b>" in text
-
-
-def test_diagnostics_without_the_doctor(qtbot, make_window, monkeypatch) -> None:
-    import sys
-
-    from avatarify_app.gui.dialogs import NOT_AVAILABLE
-
-    monkeypatch.setitem(sys.modules, "avatarify_app.doctor", None)  # import now raises ImportError
-    window = make_window(start=False)
-    dialog = window.show_diagnostics()
-    qtbot.addWidget(dialog)
-    assert dialog.label.text() == NOT_AVAILABLE
 
 
 def test_settings_survive_a_restart(qtbot, make_window, store: SettingsStore, media_dir: Path) -> None:

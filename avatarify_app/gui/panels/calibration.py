@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from avatarify_app.frames import FaceTrack, HeadPose
+from avatarify_app.frames import HeadPose
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
-from avatarify_app.pipeline.events import AvatarChanged, FramesReady
-from avatarify_app.tracking.pose_match import AutoCalibrator, pose_match
+from avatarify_app.pipeline.events import FramesReady
 
 
 class CalibrationPanel(QGroupBox):
     """The Calibrate button, a meter of how well the driver's pose and expression match the avatar's
-    (``tracking.pose_match``), and "Calibrate automatically" (off by default), which calibrates once
-    the match has stayed at 90 % or more for a second."""
+    (``FramesReady.pose_match``), and "Calibrate automatically" (off by default): the pipeline then
+    calibrates once the match has stayed at 90 % or more for a second."""
 
     def __init__(
         self, controller: Controller, bridge: ControllerBridge, parent: QWidget | None = None
     ) -> None:
         super().__init__("Calibration", parent)
         self._controller = controller
-        self._avatar_track = FaceTrack.missing()
-        self._auto = AutoCalibrator(threshold=0.9, hold_s=1.0)
         self.calibrations = 0
         self.button = QPushButton("Calibrate (X)")
         self.button.setToolTip(
@@ -36,7 +31,8 @@ class CalibrationPanel(QGroupBox):
         self.meter.setFormat("Pose match %p%")
         self.meter.setValue(0)
         self.auto_check = QCheckBox("Calibrate automatically at 90 %")
-        self.auto_check.setChecked(False)
+        self.auto_check.setChecked(controller.settings.auto_calibrate)
+        self.auto_check.toggled.connect(controller.set_auto_calibrate)
         self.status = QLabel("The first face seen is the neutral pose until you calibrate.")
         self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -45,7 +41,6 @@ class CalibrationPanel(QGroupBox):
         layout.addWidget(self.auto_check)
         layout.addWidget(self.status)
         bridge.frames_ready.connect(self._on_frames_ready)
-        bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.calibrated.connect(self._on_calibrated)
 
     @property
@@ -53,15 +48,8 @@ class CalibrationPanel(QGroupBox):
         """The latest pose match, 0-1."""
         return self.meter.value() / 100.0
 
-    def _on_avatar_changed(self, event: AvatarChanged) -> None:
-        self._avatar_track = event.track
-        self._auto.reset()
-
     def _on_frames_ready(self, event: FramesReady) -> None:
-        score = pose_match(event.track, self._avatar_track) if event.face_found else 0.0
-        self.meter.setValue(round(score * 100))
-        if self._auto.update(score, time.monotonic()) and self.auto_check.isChecked():
-            self._controller.calibrate()
+        self.meter.setValue(round(event.pose_match * 100))
 
     def _on_calibrated(self, pose: HeadPose) -> None:
         self.calibrations += 1

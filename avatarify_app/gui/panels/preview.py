@@ -7,15 +7,12 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
-from avatarify_app.frames import FaceTrack
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.images import blend_over, draw_face_overlay, qimage_from_rgb
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import AvatarChanged, FramesReady, PipelineState
-from avatarify_app.tracking.crop import crop_face
 
 MIN_ZOOM, MAX_ZOOM, ZOOM_STEP = 1.0, 3.0, 0.25
-OVERLAY_SIZE = 512  # side of the avatar face square blended over the camera, pixels
 
 
 class ImagePane(QWidget):
@@ -113,7 +110,7 @@ class PreviewPanel(QWidget):
         self.camera_pane.update()
 
     def _on_avatar_changed(self, event: AvatarChanged) -> None:
-        self._avatar_face = _face_square(event.image, event.track)
+        self._avatar_face = event.face
 
     def _on_state_changed(self, state: PipelineState) -> None:
         if state is PipelineState.STOPPED:
@@ -146,10 +143,3 @@ def _blend_centered(camera: np.ndarray, avatar: np.ndarray, alpha: float) -> np.
     out = camera.copy()
     out[y0 : y0 + side, x0 : x0 + side] = blend_over(camera[y0 : y0 + side, x0 : x0 + side], avatar, alpha)
     return out
-
-
-def _face_square(image: np.ndarray, track: FaceTrack) -> np.ndarray:
-    """A square cut of the avatar around its face, framed as a face crop (whole image if no face)."""
-    if track.found and track.box is not None:
-        return crop_face(image, track.box, OVERLAY_SIZE).image
-    return image

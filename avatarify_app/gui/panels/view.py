@@ -7,11 +7,12 @@ import functools
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QWidget
 
+from avatarify_app.config import STRENGTH_RANGE
 from avatarify_app.gui.panels.preview import PreviewPanel
 from avatarify_app.pipeline.controller import Controller
 
 OVERLAY_STEP = 10  # percent per Z / C key press
-STRENGTH_MAX = 2.0
+STRENGTH_MAX = STRENGTH_RANGE[1]
 # Region strengths (EngineOptions): name, what it covers, its on / off key.
 REGIONS = (
     ("eyes", "lids, brows, gaze", "E"),
