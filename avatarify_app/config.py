@@ -109,7 +109,9 @@ class LiveSettings:
     ``passthrough``: output the camera itself instead of the avatar (the "0" shortcut).
     ``passthrough_when_lost``: when the face is lost, output the camera instead of holding the last
     good avatar frame. ``auto_calibrate``: calibrate by itself once the driver's pose has matched the
-    avatar's (90 %) for a second. ``microphone``: sounddevice device name or number for recordings, None for
+    avatar's (90 %) for a second. ``preview_overlay`` (0-1, the avatar's face blended over the camera
+    preview to line the face up) and ``show_landmarks`` change only what the preview draws.
+    ``microphone``: sounddevice device name or number for recordings, None for
     the default input. ``output_fps``: the steady rate of the output (virtual camera, recorder).
     """
 
@@ -124,5 +126,7 @@ class LiveSettings:
     passthrough: bool = False
     passthrough_when_lost: bool = False
     auto_calibrate: bool = False
+    preview_overlay: float = 0.0
+    show_landmarks: bool = False
     microphone: str | int | None = None
     output_fps: float = 30.0

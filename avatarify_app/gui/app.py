@@ -119,7 +119,7 @@ def run_gui(options: GuiOptions | None = None) -> int:
     )
     saved = store.load()
     settings = _apply_overrides(saved, options)
-    controller = Controller(settings)
+    controller = Controller(settings, demo_when_camera_fails=True)
     bridge = ControllerBridge(controller)
     window = MainWindow(controller, bridge, store=store, log_file=options.log_file)
     previous_hook = sys.excepthook

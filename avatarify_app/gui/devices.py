@@ -28,7 +28,7 @@ class Choice:
 
 
 class DeviceCatalog:
-    """Lists cameras and microphones, and tells whether a camera opens.
+    """Lists cameras and microphones (the pipeline's lists, with Qt's names for microphones).
 
     Tests may subclass it to stand in for devices that do not exist on the test machine.
     """
@@ -36,16 +36,6 @@ class DeviceCatalog:
     def cameras(self) -> list[Choice]:
         """Cameras as ``Choice(name, index)``, named as the OS names them; empty when there is none."""
         return [Choice(c.name, c.index) for c in devices.cameras()]
-
-    def camera_opens(self, index: int) -> bool:
-        """Whether ``cv2.VideoCapture(index)`` opens (it is released at once). May take a second."""
-        import cv2
-
-        capture = cv2.VideoCapture(index)
-        try:
-            return bool(capture.isOpened())
-        finally:
-            capture.release()
 
     def microphones(self) -> list[Choice]:
         """Microphones, the default first (``value`` None): Qt Multimedia's names, else sounddevice's.

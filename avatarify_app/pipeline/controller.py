@@ -30,7 +30,9 @@ from avatarify_app.pipeline.events import (
     Event,
     MessagePosted,
     PipelineState,
+    SettingsChanged,
     StateChanged,
+    VirtualCameraChanged,
 )
 from avatarify_app.pipeline.inference_stage import (
     Calibrate,
@@ -48,6 +50,10 @@ from avatarify_app.pipeline.stats import PipelineStats, RunTotals
 from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
 
 logger = logging.getLogger(__name__)
+
+NO_CAMERA_TEXT = (
+    "No working camera: the demo motion drives your avatar. Connect a camera and choose it under Camera."
+)
 
 
 def _create_engine(name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
@@ -72,6 +78,11 @@ class Controller:
         tracker_factory: ``() -> FaceTracker`` for the driving stream; default FaceMesh in stream
             mode with One Euro smoothing.
 
+    Policy: with ``demo_when_camera_fails`` (the window), a camera that does not open or stops makes
+    way for the demo motion, with one message (``NO_CAMERA_TEXT``); ``chosen_source`` keeps the
+    camera the user chose. A virtual camera that cannot open turns its setting off. Every change of
+    the settings is announced by ``SettingsChanged``.
+
     Never call ``stop`` from an event callback: it joins the thread the callback runs on.
     """
 
@@ -84,8 +95,11 @@ class Controller:
         audio_input_factory: AudioInputFactory | None = None,
         engine_factory: EngineFactory | None = None,
         tracker_factory: TrackerFactory | None = None,
+        demo_when_camera_fails: bool = False,
     ) -> None:
         self._settings = settings
+        self._demo_when_camera_fails = demo_when_camera_fails
+        self._camera_wanted: SourceSpec | None = None  # the camera chosen, while the demo stands in
         self._state = PipelineState.STOPPED
         self._subscribers: list[Callable[[Event], None]] = []
         self._lock = threading.RLock()  # guards state, settings, subscribers and the pipeline
@@ -127,6 +141,11 @@ class Controller:
         """The settings in effect (updated as commands succeed)."""
         return self._settings
 
+    @property
+    def chosen_source(self) -> SourceSpec:
+        """The source the user chose: the camera while the demo motion stands in for it."""
+        return self._camera_wanted or self._settings.source
+
     def totals(self, since: float | None = None) -> RunTotals | None:
         """Figures since the last start (frames, drops; latency percentiles over frames output after
         ``since``, a ``time.monotonic()`` value); None before any start."""
@@ -142,6 +161,15 @@ class Controller:
             case EngineChanged(name=name):
                 checkpoint = self._requested_checkpoint.pop(name, self._settings.checkpoint)
                 self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
+            case MessagePosted(message=message) if self._camera_failed(message):
+                self._use_demo_instead()
+                return
+            case VirtualCameraChanged(active=False, error=str()) if self._settings.virtual_camera.enabled:
+                camera = dataclasses.replace(self._settings.virtual_camera, enabled=False)
+                self._update(lambda s: dataclasses.replace(s, virtual_camera=camera))
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         for callback in self._subscribers:
             try:
                 callback(event)
@@ -154,9 +182,30 @@ class Controller:
         self._emit(StateChanged(state))
 
     def _update(self, change: Callable[[LiveSettings], LiveSettings]) -> None:
-        """Replace the settings with ``change(settings)``, under the lock."""
+        """Replace the settings with ``change(settings)``, under the lock; tell the subscribers."""
         with self._lock:
-            self._settings = change(self._settings)
+            before = self._settings
+            self._settings = settings = change(before)
+        if settings != before:
+            self._deliver(SettingsChanged(settings, self.chosen_source))
+
+    def _camera_failed(self, message: UserMessage) -> bool:
+        return (
+            self._demo_when_camera_fails
+            and message.key == "camera"
+            and message.level is not MessageLevel.INFO
+            and self._settings.source.kind == "camera"
+        )
+
+    def _use_demo_instead(self) -> None:
+        camera = self._settings.source
+        logger.info("camera %d does not work: the demo motion stands in", camera.camera)
+        self._camera_wanted = camera
+        demo = dataclasses.replace(camera, kind="demo")
+        self._update(lambda s: dataclasses.replace(s, source=demo))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.capture.send(SetSource(demo))
+        self._post(MessageLevel.WARNING, NO_CAMERA_TEXT, key="camera")
 
     def _post(self, level: MessageLevel, text: str, key: str) -> None:
         self._emit(MessagePosted(UserMessage(level, text, key=key)))
@@ -239,6 +288,7 @@ class Controller:
     # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:
         """Switch to another camera, video file or the demo motion."""
+        self._camera_wanted = None  # the user chose: that is the source to remember
         self._update(lambda s: dataclasses.replace(s, source=spec))
         if (pipeline := self._pipeline) is not None:
             pipeline.capture.send(SetSource(spec))
@@ -311,6 +361,17 @@ class Controller:
         self._update(lambda s: dataclasses.replace(s, passthrough=enabled))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetView(passthrough=enabled))
+
+    def set_preview(self, overlay: float | None = None, landmarks: bool | None = None) -> None:
+        """What the preview draws over the camera: the avatar's face blended in at ``overlay`` (0-1)
+        and the face landmarks; None leaves one as it is. Changes no frame that leaves the app."""
+        self._update(
+            lambda s: dataclasses.replace(
+                s,
+                preview_overlay=s.preview_overlay if overlay is None else float(np.clip(overlay, 0.0, 1.0)),
+                show_landmarks=s.show_landmarks if landmarks is None else landmarks,
+            )
+        )
 
     def set_auto_calibrate(self, enabled: bool) -> None:
         """Calibrate by itself whenever the driver's pose has matched the avatar's at 90 % for a

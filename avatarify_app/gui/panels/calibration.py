@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from avatarify_app.frames import HeadPose
@@ -42,6 +43,11 @@ class CalibrationPanel(QGroupBox):
         layout.addWidget(self.status)
         bridge.frames_ready.connect(self._on_frames_ready)
         bridge.calibrated.connect(self._on_calibrated)
+        bridge.settings_changed.connect(self._sync)
+
+    def _sync(self, *_: object) -> None:
+        with QSignalBlocker(self.auto_check):
+            self.auto_check.setChecked(self._controller.settings.auto_calibrate)
 
     @property
     def match(self) -> float:

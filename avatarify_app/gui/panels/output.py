@@ -78,6 +78,7 @@ class OutputPanel(QGroupBox):
         form.addRow(record_row)
 
         bridge.virtual_camera_changed.connect(self._on_virtual_camera_changed)
+        bridge.settings_changed.connect(self.sync)
         bridge.recording_changed.connect(self._on_recording_changed)
         bridge.recording_saving.connect(self._on_recording_saving)
         self.sync()
@@ -92,12 +93,12 @@ class OutputPanel(QGroupBox):
         """The microphone chosen for the next recording (None: the default input)."""
         return self.microphone_combo.currentData()
 
-    def sync(self) -> None:
+    def sync(self, *_: object) -> None:
         """Show the controller's settings (no commands are sent)."""
         settings = self._controller.settings
         with QSignalBlocker(self.vcam_check):
             self.vcam_check.setChecked(settings.virtual_camera.enabled)
-        if not settings.virtual_camera.enabled:
+        if not settings.virtual_camera.enabled and self.vcam_fix.isHidden():  # a problem stays in view
             self.vcam_status.setText("Off")
         row = self.microphone_combo.findData(settings.microphone)
         if settings.microphone is not None and row < 0:
@@ -127,8 +128,14 @@ class OutputPanel(QGroupBox):
         self._controller.set_virtual_camera(on)
 
     def _on_virtual_camera_changed(self, active: bool, device: str, fix: str) -> None:
-        self.vcam_status.setText(f"On: {device}" if active and device else "On" if active else "Off")
-        self.vcam_fix.setText(fix)
+        """The one place the virtual camera's state and problem are shown (the banner stays quiet)."""
+        if active:
+            self.vcam_status.setText(f"On: {device}" if device else "On")
+        elif fix:
+            self.vcam_status.setText("Not available on this computer.")
+        else:
+            self.vcam_status.setText("Off")
+        self.vcam_fix.setText(f"To get one, {fix}." if fix else "")
         self.vcam_fix.setVisible(bool(fix))
 
     def _on_recording_saving(self, path: Path) -> None:

@@ -76,9 +76,10 @@ class ImagePane(QWidget):
 class PreviewPanel(QWidget):
     """Camera (left) and avatar output (right), fed by ``frames_ready``.
 
-    View options, which change only what this panel draws: ``show_landmarks`` (face box and landmark
-    contours on the camera), ``overlay`` (0-1: the avatar blended over the camera to line the face
-    up with it) and ``zoom`` (1-3: the centre of the camera image, magnified).
+    What it draws over the camera follows the controller's settings: ``show_landmarks`` (face box
+    and landmark contours) and ``preview_overlay`` (0-1: the avatar's face, as the pipeline cut it
+    out, blended over the camera to line the face up with it). ``zoom`` (1-3: the centre of the
+    camera image, magnified) is this panel's own.
     """
 
     def __init__(
@@ -88,8 +89,6 @@ class PreviewPanel(QWidget):
         self._controller = controller
         self.camera_pane = ImagePane("Camera")
         self.output_pane = ImagePane("Avatar")
-        self.show_landmarks = False
-        self.overlay = 0.0
         self.frames_shown = 0
         self._avatar_face: np.ndarray | None = None  # the avatar at rest, square around its face
         layout = QHBoxLayout(self)
@@ -124,13 +123,14 @@ class PreviewPanel(QWidget):
 
     def _camera_image(self, event: FramesReady) -> QImage:
         camera = event.camera
-        mirrored = self._controller.settings.mirror_preview
-        if self.overlay > 0.0 and self._avatar_face is not None:
+        settings = self._controller.settings
+        mirrored = settings.mirror_preview
+        if settings.preview_overlay > 0.0 and self._avatar_face is not None:
             # Mirrored like the camera, so lining up in the preview lines up for the engine too.
             avatar = self._avatar_face[:, ::-1] if mirrored else self._avatar_face
-            camera = _blend_centered(camera, avatar, self.overlay)
+            camera = _blend_centered(camera, avatar, settings.preview_overlay)
         image = qimage_from_rgb(camera)
-        if self.show_landmarks:
+        if settings.show_landmarks:
             draw_face_overlay(image, event.track, mirrored=mirrored)
         return image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,9 +22,12 @@ from avatarify_app.config import SourceSpec
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
+from avatarify_app.gui.widgets import videos_folder
 from avatarify_app.pipeline.controller import Controller
 
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
+NO_CAMERA_LABEL = "No camera found"
+TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
 ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (needs a checkpoint)"}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"
@@ -46,6 +49,10 @@ class SourcePanel(QGroupBox):
         self.camera_combo = _narrow_combo()
         for choice in cameras:
             self.camera_combo.addItem(choice.label, choice.value)
+            self.camera_combo.setItemData(self.camera_combo.count() - 1, choice.label, TOOLTIP_ROLE)
+        if not cameras:
+            self.camera_combo.addItem(NO_CAMERA_LABEL, None)
+            self.camera_combo.model().item(0).setEnabled(False)  # a note, not a choice
         self.camera_combo.addItem("Demo motion", DEMO)
         self.camera_combo.addItem("Video file…", VIDEO)
         self.camera_combo.setToolTip("The face that drives the avatar")
@@ -78,6 +85,7 @@ class SourcePanel(QGroupBox):
 
         bridge.engine_changed.connect(self._on_engine_changed)
         bridge.message_posted.connect(self._on_message)
+        bridge.settings_changed.connect(self.sync)
         self.sync()
 
     @property
@@ -90,7 +98,7 @@ class SourcePanel(QGroupBox):
         self.engine_combo.setEnabled(not loading)
         self.checkpoint_button.setEnabled(not loading)
 
-    def sync(self) -> None:
+    def sync(self, *_: object) -> None:
         """Show the controller's current source and engine."""
         settings = self._controller.settings
         source = settings.source
@@ -98,7 +106,7 @@ class SourcePanel(QGroupBox):
             if source.kind == "camera":
                 row = self.camera_combo.findData(source.camera)
                 if row < 0:
-                    self.camera_combo.insertItem(0, f"Camera {source.camera}", source.camera)
+                    self.camera_combo.insertItem(0, f"Camera {source.camera} (not found)", source.camera)
                     row = 0
             elif source.kind == "demo":
                 row = self.camera_combo.findData(DEMO)
@@ -114,6 +122,18 @@ class SourcePanel(QGroupBox):
         self._controller.set_source(spec)
         self.sync()
 
+    def choose_video(self) -> None:
+        """Ask for a video file (from the Videos folder) and play it as the camera."""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Play a video file as the camera", videos_folder(), VIDEO_FILTER
+        )
+        if name:
+            self.use_source(
+                dataclasses.replace(self._controller.settings.source, kind="video", path=Path(name))
+            )
+        else:
+            self.sync()
+
     def choose_checkpoint(self) -> None:
         """Ask for a FOMM checkpoint and load the fomm engine with it."""
         name, _ = QFileDialog.getOpenFileName(self, "Choose a FOMM checkpoint", "", CHECKPOINT_FILTER)
@@ -126,11 +146,7 @@ class SourcePanel(QGroupBox):
         if value == DEMO:
             self.use_source(dataclasses.replace(current, kind="demo"))
         elif value == VIDEO:
-            name, _ = QFileDialog.getOpenFileName(self, "Play a video file as the camera", "", VIDEO_FILTER)
-            if name:
-                self.use_source(dataclasses.replace(current, kind="video", path=Path(name)))
-            else:
-                self.sync()
+            self.choose_video()
         elif isinstance(value, int):
             self.use_source(dataclasses.replace(current, kind="camera", camera=value))
         elif isinstance(value, str):  # a video file chosen before
