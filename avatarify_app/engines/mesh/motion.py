@@ -5,6 +5,8 @@ Convention: 2x3 similarity matrices map pixel (x, y) from one image to another (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from avatarify_app.tracking import landmarks as lm
@@ -27,6 +29,20 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.array([[a.real, -a.imag, t.real], [a.imag, a.real, t.imag]])
 
 
+@dataclass(frozen=True, slots=True)
+class MovedFace:
+    """The avatar's landmarks for one driving frame.
+
+    Attributes:
+        landmarks: (478, 2) float64 avatar pixels, expression and head motion applied.
+        head: (2, 3) the head motion alone, ``moved_from_rest`` in avatar pixels: the avatar at rest
+            moved by it is the pose without expression, which cannot fold (``folds.py``).
+    """
+
+    landmarks: np.ndarray
+    head: np.ndarray
+
+
 class MotionTransfer:
     """Moves the avatar's landmarks as the driver moved since its neutral frame.
 
@@ -38,18 +54,32 @@ class MotionTransfer:
     What depends only on the avatar and the neutral frame (their similarity, the avatar seen in the
     neutral driver's frame) is computed once, here; a call does the per-frame rest.
 
-    Shape: (478, 2+) pixel landmarks in (avatar, driver_neutral, driver); (478, 2) float64 out, in
-    avatar pixels.
+    Shape: (478, 2+) pixel landmarks in (avatar, driver_neutral, driver).
     """
 
     def __init__(self, avatar: np.ndarray, driver_neutral: np.ndarray) -> None:
         self._neutral = driver_neutral[:, :2].astype(np.float64)
         self._avatar_from_neutral = fit_similarity(self._neutral[_RIGID], avatar[_RIGID, :2])
-        neutral_from_avatar = invert_affine(self._avatar_from_neutral)
-        self._avatar_in_neutral = transform_points(neutral_from_avatar, avatar[:, :2].astype(np.float64))
+        self._neutral_from_avatar = invert_affine(self._avatar_from_neutral)
+        avatar_points = avatar[:, :2].astype(np.float64)
+        self._avatar_in_neutral = transform_points(self._neutral_from_avatar, avatar_points)
 
-    def __call__(self, driver: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    def __call__(self, driver: np.ndarray, strength: float = 1.0) -> MovedFace:
+        # Head motion: a similarity of the rigid points since the neutral frame.
         current_from_neutral = fit_similarity(self._neutral[_RIGID], driver[_RIGID, :2])
+        # Expression: what is left, a displacement per landmark in the neutral face's frame.
         driver_in_neutral = transform_points(invert_affine(current_from_neutral), driver[:, :2])
-        posed = self._avatar_in_neutral + strength * (driver_in_neutral - self._neutral)
-        return transform_points(self._avatar_from_neutral, transform_points(current_from_neutral, posed))
+        expression = driver_in_neutral - self._neutral
+        # The one place both are combined: the avatar (seen in the neutral frame) takes the expression
+        # times the strength, then the head motion, and goes back to avatar pixels.
+        posed = self._avatar_in_neutral + strength * expression
+        head = _compose(self._avatar_from_neutral, current_from_neutral)
+        landmarks = transform_points(head, posed)
+        return MovedFace(landmarks=landmarks, head=_compose(head, self._neutral_from_avatar))
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2x3 affine ``outer`` after ``inner``."""
+    out = outer[:, :2] @ inner
+    out[:, 2] += outer[:, 2]
+    return out
