@@ -70,7 +70,8 @@ def face_crop_transform(
         centre = []
         for c, lo, hi, extent in ((cx, x0, x1, inside[0]), (cy, y0, y1, inside[1])):
             half = side / 2
-            c = float(np.clip(c, min(half, extent - half), max(half, extent - half)))  # inside the picture
+            # Inside the picture, whose pixels span -0.5 to extent - 0.5 (centres on integers).
+            c = float(np.clip(c, min(half, extent - half), max(half, extent - half))) - 0.5
             c = float(np.clip(c, hi + margin - half, lo - margin + half))  # the face keeps its margin
             centre.append(c)
         cx, cy = centre

@@ -61,6 +61,7 @@ class MeshEngine(Engine):
         self._neutral: np.ndarray | None = None  # the driver's landmarks at calibration
         self._motion: MotionTransfer | None = None  # for this avatar and this neutral pose
         self._last_output: np.ndarray | None = None
+        self._output_points: np.ndarray | None = None
 
     def set_avatar(self, image: np.ndarray) -> None:
         track = detect_face(image)
@@ -95,6 +96,7 @@ class MeshEngine(Engine):
         self._avatar_opening = lm.mouth_opening(points)
         self._mouth_tones = MouthTones.of(canvas, points)
         self._last_output = canvas
+        self._output_points = None
         if self._neutral is not None:
             self._motion = MotionTransfer(points, self._neutral)
         logger.info(
@@ -129,6 +131,7 @@ class MeshEngine(Engine):
         paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening)
         paint_closed_eyelids(out, dst, avatar)
         self._last_output = out
+        self._output_points = dst[: lm.NUM_LANDMARKS]
         return out
 
     @property
@@ -145,6 +148,14 @@ class MeshEngine(Engine):
         """The avatar at rest as ``animate`` frames it (RGB uint8): what the output shows at neutral."""
         canvas, _, _ = self._require_avatar()
         return canvas
+
+    @property
+    def output_landmarks(self) -> np.ndarray:
+        """(478, 2) float64: where the avatar's landmarks are in the last output (at rest before any)."""
+        if self._output_points is not None:
+            return self._output_points
+        _, _, avatar = self._require_avatar()
+        return avatar[:, :2]
 
     @property
     def is_calibrated(self) -> bool:

@@ -36,23 +36,30 @@ class FoldGuard:
         movable: (V,) bool, False for the anchors (they never move).
         edges: (E, 2) int, the mesh's edges in both directions, less those of the eye and mouth fans:
             smoothing never pulls one lip towards the other across the mouth, nor one lid to the other.
-        mouth: (4,) the mouth centre vertex, then its ring; it stays at the ring's mean.
+        mouth_centre, mouth_ring: the mouth fan's centre vertex (None without one) and its ring; the
+            centre stays at the ring's mean.
         min_area: (T,) float64, the smallest signed area (``signed_areas``) each triangle may take.
     """
 
     triangles: np.ndarray
     movable: np.ndarray
     edges: np.ndarray
-    mouth_centre: int
+    mouth_centre: int | None
     mouth_ring: np.ndarray
     min_area: np.ndarray
 
     @classmethod
     def build(
-        cls, triangles: np.ndarray, rest: np.ndarray, num_fixed: int, fan_centres: tuple[int, ...], mouth: int
+        cls,
+        triangles: np.ndarray,
+        rest: np.ndarray,
+        num_fixed: int,
+        fan_centres: tuple[int, ...] = (),
+        mouth: int | None = None,
     ) -> FoldGuard:
         """``rest``: (V, 2) vertices at rest (the texture); the last ``num_fixed`` vertices never move;
-        ``fan_centres``: vertices at the centre of the eye and mouth fans; ``mouth``: the mouth centre.
+        ``fan_centres``: vertices at the centre of the eye and mouth fans; ``mouth``: the mouth centre,
+        kept at the mean of its ring.
 
         A triangle already flat or flipped at rest may stay as it is there, no worse.
         """
@@ -63,7 +70,9 @@ class FoldGuard:
         if num_fixed:
             movable[-num_fixed:] = False
         movable[list(fan_centres)] = False  # the irises are placed by the lids; the mouth centre follows
-        ring = np.unique(triangles[(triangles == mouth).any(axis=1)])
+        ring = (
+            np.unique(triangles[(triangles == mouth).any(axis=1)]) if mouth is not None else np.zeros(0, int)
+        )
         area = signed_areas(rest, triangles)
         # Flipped at rest (a sliver): it may grow with the head's size, not turn further.
         min_area = np.where(area > 0, MIN_AREA_RATIO * area, 2.0 * area)
@@ -119,7 +128,7 @@ class FoldGuard:
         least = self.min_area[subset] - _TOLERANCE
         target = self.min_area[subset] * np.where(self.min_area[subset] > 0, _TARGET_FACTOR, 1.0)
         weight = self.movable.astype(np.float64)[triangles]  # (S, 3): fixed corners do not move
-        mouth = np.isin(triangles, self.mouth_ring).any()
+        mouth = self.mouth_centre is not None and np.isin(triangles, self.mouth_ring).any()
         for _ in range(_PROJECTION_STEPS):
             a, b, c = out[triangles[:, 0]], out[triangles[:, 1]], out[triangles[:, 2]]
             ab, ac, bc = b - a, c - a, c - b
