@@ -79,7 +79,7 @@ class MeshEngine(Engine):
             points = track.landmarks.copy()
         mesh = build_mesh(points, (canvas.shape[1], canvas.shape[0]))
         points = points.astype(np.float64)
-        relaxed = relax_rest(mesh.vertices(points), mesh.triangles, lm.NUM_LANDMARKS)
+        relaxed = relax_rest(mesh.vertices(points), mesh.triangles[: mesh.num_face], lm.NUM_LANDMARKS)
         points[:, :2] = relaxed[: lm.NUM_LANDMARKS]
         self._canvas = canvas
         self._avatar_points = points

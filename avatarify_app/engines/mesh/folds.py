@@ -19,6 +19,8 @@ from avatarify_app.engines.mesh.topology import signed_areas
 # A triangle may shrink to this fraction of its area at rest, no further (a closing lid or lip gets
 # close to a line, never past it).
 MIN_AREA_RATIO = 0.02
+_SLIVER = 0.05  # of the median triangle's area: the least a triangle keeps at rest...
+_MAX_RELAX = 1.5  # pixels: ...if its corners need not move further for it
 _TOLERANCE = 1e-6  # pixels squared: rounding, not folding
 _SHARES = (1.0, 0.75, 0.5)  # of the displacement, tried in turn
 _ROUNDS = 6
@@ -39,6 +41,7 @@ class FoldGuard:
         mouth_centre, mouth_ring: the mouth fan's centre vertex (None without one) and its ring; the
             centre stays at the ring's mean.
         min_area: (T,) float64, the smallest signed area (``signed_areas``) each triangle may take.
+        incidence: (V, T) bool, which triangles each vertex is a corner of.
     """
 
     triangles: np.ndarray
@@ -47,6 +50,7 @@ class FoldGuard:
     mouth_centre: int | None
     mouth_ring: np.ndarray
     min_area: np.ndarray
+    incidence: np.ndarray
 
     @classmethod
     def build(
@@ -76,7 +80,9 @@ class FoldGuard:
         area = signed_areas(rest, triangles)
         # Flipped at rest (a sliver): it may grow with the head's size, not turn further.
         min_area = np.where(area > 0, MIN_AREA_RATIO * area, 2.0 * area)
-        return cls(triangles, movable, edges, mouth, ring[ring != mouth], min_area)
+        incidence = np.zeros((len(rest), len(triangles)), bool)
+        incidence[triangles.ravel(), np.repeat(np.arange(len(triangles)), 3)] = True
+        return cls(triangles, movable, edges, mouth, ring[ring != mouth], min_area, incidence)
 
     def folded(self, points: np.ndarray) -> np.ndarray:
         """(T,) bool: triangles flipped or flattened past their limit in ``points`` (V, 2)."""
@@ -109,8 +115,8 @@ class FoldGuard:
             bad = self.folded(out)
             for _ in range(_ROUNDS):
                 # The folded triangles and two rings of neighbours: what the projection may fold in turn.
-                near = np.isin(self.triangles, self.triangles[bad]).any(axis=1)
-                near = np.isin(self.triangles, self.triangles[near]).any(axis=1)
+                near = self.incidence[self.triangles[bad].ravel()].any(axis=0)
+                near = self.incidence[self.triangles[near].ravel()].any(axis=0)
                 self._project(out, np.nonzero(near)[0])
                 bad = self.folded(out)
                 if not bad.any():
@@ -159,9 +165,10 @@ class FoldGuard:
 
 
 def relax_rest(points: np.ndarray, triangles: np.ndarray, num_movable: int, steps: int = 100) -> np.ndarray:
-    """The avatar's vertices with triangles that FaceMesh left flipped at rest (closed lips whose inner
-    contours cross, a nostril wing) opened: their first ``num_movable`` corners move towards their
-    neighbours' mean until every triangle is positive, or ``steps`` run out.
+    """The avatar's vertices with triangles that FaceMesh left flipped or flat at rest (closed lips
+    whose inner contours cross, a nostril wing) opened: their first ``num_movable`` corners move towards
+    their neighbours' mean until every triangle has a twentieth of the median's area, or ``steps`` run
+    out, never more than ``_MAX_RELAX`` pixels from where they were.
 
     ``points``: (V, 2) float64; returns a corrected copy. The rest pose is what the texture is read
     from, so only landmarks (not the picture) move, by a pixel or two.
@@ -170,8 +177,10 @@ def relax_rest(points: np.ndarray, triangles: np.ndarray, num_movable: int, step
     pairs = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
     src, dst = np.unique(np.concatenate([pairs, pairs[:, ::-1]]), axis=0).T
     count = np.maximum(np.bincount(src, minlength=len(out)), 1)[:, None]
+    # Not only flipped: slivers too, which the driver's jitter would flip every frame.
+    floor = _SLIVER * float(np.median(np.abs(signed_areas(out, triangles))))
     for _ in range(steps):
-        bad = signed_areas(out, triangles) <= 0
+        bad = signed_areas(out, triangles) <= floor
         if not bad.any():
             break
         corners = np.zeros(len(out), bool)
@@ -179,4 +188,8 @@ def relax_rest(points: np.ndarray, triangles: np.ndarray, num_movable: int, step
         corners[num_movable:] = False
         mean = np.stack([np.bincount(src, weights=out[dst, k], minlength=len(out)) for k in range(2)], 1)
         out[corners] = 0.5 * out[corners] + 0.5 * (mean / count)[corners]
+        # A landmark moves a little at most: a fold of the 2D projection (a turned jaw) stays.
+        moved = out - points
+        length = np.linalg.norm(moved, axis=1, keepdims=True)
+        out = points + moved * np.minimum(1.0, _MAX_RELAX / np.maximum(length, 1e-9))
     return out

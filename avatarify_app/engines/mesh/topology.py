@@ -62,8 +62,9 @@ def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     Positive for corners turning clockwise on screen (counter-clockwise with y up), as
     ``orient_triangles`` orders them.
     """
-    a, b, c = (points[triangles[:, k], :2].astype(np.float64) for k in range(3))
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    ab, ac = b - a, c - a
+    return (ab[:, 0] * ac[:, 1] - ac[:, 0] * ab[:, 1]).astype(np.float64)
 
 
 def orient_triangles(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -112,11 +113,14 @@ class Mesh:
         triangles: (T, 3) int32 indices into the vertex array (``vertices``).
         anchors: (A, 2) float32 canvas pixels that never move.
         roi: (x0, y0, x1, y1) int canvas rectangle outside which the warp is the identity.
+        num_face: how many of ``triangles``, first, are the face's (FaceMesh and the fans); the rest
+            reach out to the anchors.
     """
 
     triangles: np.ndarray
     anchors: np.ndarray
     roi: tuple[int, int, int, int]
+    num_face: int
 
     def vertices(self, landmarks: np.ndarray) -> np.ndarray:
         """(V, 2) float64 vertices for (478, 2+) landmarks: the landmarks, the mouth centre, the anchors."""
@@ -149,7 +153,7 @@ def build_mesh(landmarks: np.ndarray, canvas_size: tuple[int, int], ring_scale: 
     x0, y0 = np.floor(ring.min(axis=0)).astype(int)
     x1, y1 = np.ceil(ring.max(axis=0)).astype(int) + 1
     roi = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height))
-    return Mesh(triangles=triangles, anchors=ring.astype(np.float32), roi=roi)
+    return Mesh(triangles=triangles, anchors=ring.astype(np.float32), roi=roi, num_face=len(face_triangles()))
 
 
 def _outer_triangles(oval: np.ndarray, ring: np.ndarray, first_anchor: int) -> np.ndarray:
