@@ -110,7 +110,6 @@ def make_avatars(workdir: Path) -> dict[str, np.ndarray]:
         "gray_hopper": lambda: _gray(hopper),
         "gray_tight_mona_lisa": lambda: _gray(_tight_crop(mona)),
         "three_quarter_hopper": lambda: _turned(hopper),
-        "three_quarter_mona_lisa": lambda: _turned(mona),
         "moustache_hopper": lambda: _moustache(hopper),
     }
     avatars = {}
