@@ -2,10 +2,10 @@
 
 A triangle whose corners cross over shows the picture mirrored and overlaps its neighbours: a hard
 tear line across the face (strong expressions, head turns seen as expression, strength 2). The
-engine's target vertices are corrected before the warp: where a triangle is flipped or flattened
-past what it may, the displacements of its corners (from the head-only pose, which cannot fold) are
-smoothed with their neighbours', and where that is not enough, shortened towards the head-only pose.
-Only the vertices of such triangles move: a frame without folds is left exactly as it is.
+engine's target vertices are corrected before the warp: a triangle flipped or flattened past what it
+may is opened again by moving its corners along its area's gradient (``FoldGuard.unfold``); where that
+does not converge, the displacement from the head-only pose (which cannot fold) is shortened. Only
+the corners of such triangles move: a frame without folds is left exactly as it is.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ class FoldGuard:
     Attributes:
         triangles: (T, 3) int oriented triangles.
         movable: (V,) bool, False for the anchors (they never move).
-        edges: (E, 2) int, the mesh's edges in both directions, less those of the eye and mouth fans:
-            smoothing never pulls one lip towards the other across the mouth, nor one lid to the other.
         mouth_centre, mouth_ring: the mouth fan's centre vertex (None without one) and its ring; the
             centre stays at the ring's mean.
         min_area: (T,) float64, the smallest signed area (``signed_areas``) each triangle may take.
@@ -46,7 +44,6 @@ class FoldGuard:
 
     triangles: np.ndarray
     movable: np.ndarray
-    edges: np.ndarray
     mouth_centre: int | None
     mouth_ring: np.ndarray
     min_area: np.ndarray
@@ -67,9 +64,6 @@ class FoldGuard:
 
         A triangle already flat or flipped at rest may stay as it is there, no worse.
         """
-        plain = triangles[~np.isin(triangles, fan_centres).any(axis=1)]
-        pairs = np.concatenate([plain[:, [0, 1]], plain[:, [1, 2]], plain[:, [2, 0]]])
-        edges = np.unique(np.concatenate([pairs, pairs[:, ::-1]]), axis=0)
         movable = np.ones(len(rest), bool)
         if num_fixed:
             movable[-num_fixed:] = False
@@ -82,7 +76,7 @@ class FoldGuard:
         min_area = np.where(area > 0, MIN_AREA_RATIO * area, 2.0 * area)
         incidence = np.zeros((len(rest), len(triangles)), bool)
         incidence[triangles.ravel(), np.repeat(np.arange(len(triangles)), 3)] = True
-        return cls(triangles, movable, edges, mouth, ring[ring != mouth], min_area, incidence)
+        return cls(triangles, movable, mouth, ring[ring != mouth], min_area, incidence)
 
     def folded(self, points: np.ndarray) -> np.ndarray:
         """(T,) bool: triangles flipped or flattened past their limit in ``points`` (V, 2)."""
@@ -153,15 +147,6 @@ class FoldGuard:
             out[:, 1] += np.bincount(corners, (gy * k[:, None]).ravel(), len(out)) / counts
             if mouth:
                 out[self.mouth_centre] = out[self.mouth_ring].sum(axis=0) / len(self.mouth_ring)
-
-    def _neighbour_mean(self, values: np.ndarray) -> np.ndarray:
-        """(V, 2) the mean of each vertex's neighbours' ``values`` (V, 2)."""
-        src, dst = self.edges[:, 0], self.edges[:, 1]
-        count = np.bincount(src, minlength=len(values)).astype(np.float64)
-        out = np.empty_like(values)
-        for axis in range(2):
-            out[:, axis] = np.bincount(src, weights=values[dst, axis], minlength=len(values))
-        return out / np.maximum(count, 1.0)[:, None]
 
 
 def relax_rest(points: np.ndarray, triangles: np.ndarray, num_movable: int, steps: int = 100) -> np.ndarray:
