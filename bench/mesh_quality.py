@@ -110,6 +110,7 @@ def make_avatars(workdir: Path) -> dict[str, np.ndarray]:
         "gray_hopper": lambda: _gray(hopper),
         "gray_tight_mona_lisa": lambda: _gray(_tight_crop(mona)),
         "three_quarter_hopper": lambda: _turned(hopper),
+        "three_quarter_astronaut": lambda: _turned(load_image(MEDIA / "avatar_astronaut_nasa.png"), 25.0),
         "moustache_hopper": lambda: _moustache(hopper),
     }
     avatars = {}
