@@ -1,7 +1,8 @@
 """Benchmark the mesh engine end to end on the shared driving clip: prints JSON.
 
-Per frame: tracking (FaceMesh in stream mode with smoothing), animate (landmark transfer, warp, mouth
-cavity) and their total, at output sizes 256 and 512, and the frames per second that total allows.
+Per frame: tracking (FaceMesh in stream mode with smoothing), animate (landmark transfer, fold
+correction, warp, mouth cavity) and their total, at output sizes 256 and 512, and the frames per second
+that total allows; how many frames needed a fold correction, and the most triangles left inverted.
 Encoding and display are not included (see bench/pipeline.py for the live pipeline).
 
     python bench/mesh_engine.py [--avatar IMG] [--driving VIDEO] [--repeat 2]
@@ -52,7 +53,7 @@ def _summary(values_s: list[float]) -> dict[str, float]:
 def bench(size: int, avatar: np.ndarray, frames: list[np.ndarray], fps: float, repeat: int) -> dict:
     engine = create_engine("mesh", EngineOptions(size=size))
     engine.set_avatar(avatar)
-    tracking, animate, total = [], [], []
+    tracking, animate, total, folded, inverted = [], [], [], [], []
     for _ in range(repeat):
         with FaceTracker(TrackerOptions(static=False)) as tracker:
             for index, image in enumerate(frames):
@@ -64,6 +65,9 @@ def bench(size: int, avatar: np.ndarray, frames: list[np.ndarray], fps: float, r
                 tracking.append(t1 - t0)
                 animate.append(t2 - t1)
                 total.append(t2 - t0)
+                stats = getattr(engine, "debug_stats", {})
+                folded.append(stats.get("folded_triangles", 0))
+                inverted.append(stats.get("inverted_triangles", 0))
     skip = 5  # the first frames include MediaPipe's start-up
     result = {
         "size": size,
@@ -73,6 +77,9 @@ def bench(size: int, avatar: np.ndarray, frames: list[np.ndarray], fps: float, r
         "total": _summary(total[skip:]),
     }
     result["fps"] = round(1000 / result["total"]["mean_ms"], 1)
+    # Folds the landmark transfer made (corrected before the warp) and triangles left turned over.
+    result["frames_with_folds_corrected"] = sum(n > 0 for n in folded[skip:])
+    result["inverted_triangles_max"] = max(inverted[skip:], default=0)
     return result
 
 
@@ -90,6 +97,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "driving": {"file": args.driving.name, "frames": len(frames), "size": list(frames[0].shape[1::-1])},
         "avatar": args.avatar.name,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "results": [bench(size, avatar, frames, fps, args.repeat) for size in (256, 512)],
     }
     print(json.dumps(report, indent=2))

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avatarify_app.engines.mesh.features import keep_irises_in_eyes, paint_closed_eyelids, paint_mouth_cavity
+from avatarify_app.engines.mesh.features import (
+    MouthTones,
+    keep_irises_in_eyes,
+    paint_closed_eyelids,
+    paint_mouth_cavity,
+)
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.outputs.mp4 import Mp4Writer
@@ -104,13 +109,14 @@ def main() -> None:
     mesh = build_mesh(rest, (SIZE, SIZE), ring_scale=1.6)
     src = mesh.vertices(rest)
     opening = lm.mouth_opening(rest)
+    tones = MouthTones.of(crop.image, rest)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with Mp4Writer(args.out, size=(SIZE, SIZE), fps=FPS) as writer:
         for i in range(int(DURATION * FPS)):
             moved = _pose_landmarks(rest, _pose(i / FPS))
             dst = keep_irises_in_eyes(mesh.vertices(moved))
             frame = warp_mesh(crop.image, src, dst, mesh.triangles, mesh.roi)
-            paint_mouth_cavity(frame, dst, opening)
+            paint_mouth_cavity(frame, dst, tones, opening)
             paint_closed_eyelids(frame, dst, rest)
             writer.write_video(frame)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)")

@@ -1,5 +1,8 @@
 """Square face crops by affine transform, with the reverse transform to paste results back.
 
+Where a crop reaches past the picture, the missing part is a blurred continuation of it, feathered in
+(``fill_outside``): border replication would show as smears.
+
 Convention: 2x3 float64 matrices map pixel (x, y) of one image to pixel (x, y) of another, named
 ``dst_from_src`` (``crop_from_frame`` maps frame pixels to crop pixels), as ``cv2.warpAffine`` takes them.
 """
@@ -38,29 +41,109 @@ def transform_points(dst_from_src: np.ndarray, points: np.ndarray) -> np.ndarray
     return out.astype(points.dtype)
 
 
-def face_crop_transform(box: Box, size: int, scale: float = 1.8, shift_y: float = -0.05) -> np.ndarray:
+def face_crop_transform(
+    box: Box,
+    size: int,
+    scale: float = 1.8,
+    shift_y: float = -0.05,
+    inside: tuple[int, int] | None = None,
+    min_scale: float = 1.3,
+) -> np.ndarray:
     """``crop_from_frame`` for a square crop around a face box, not rotated.
 
     The crop's side is ``scale`` times the box's longer side, centred on the box, moved up by
     ``shift_y`` of the side (negative = up) to take in hair and forehead.
+
+    ``inside``: the picture's (width, height), to keep the crop inside it where the picture allows:
+    the square is shifted (the face may move off centre, never closer than a margin to the crop's
+    edge), and where the picture is too small for it, shrunk down to ``min_scale`` times the box. What
+    still reaches past the picture is left to ``crop_face``'s fill.
     """
     x0, y0, x1, y1 = box
-    side = scale * max(x1 - x0, y1 - y0, 1.0)
+    longest = max(x1 - x0, y1 - y0, 1.0)
+    side = scale * longest
     cx = (x0 + x1) / 2
     cy = (y0 + y1) / 2 + shift_y * side
+    if inside is not None:
+        side = float(np.clip(min(inside), min(min_scale, scale) * longest, side))
+        margin = (min(min_scale, scale) - 1) / 2 * longest
+        centre = []
+        for c, lo, hi, extent in ((cx, x0, x1, inside[0]), (cy, y0, y1, inside[1])):
+            half = side / 2
+            # Inside the picture, whose pixels span -0.5 to extent - 0.5 (centres on integers).
+            c = float(np.clip(c, min(half, extent - half), max(half, extent - half))) - 0.5
+            c = float(np.clip(c, hi + margin - half, lo - margin + half))  # the face keeps its margin
+            centre.append(c)
+        cx, cy = centre
     k = size / side
     # Pixel centres: frame point (cx, cy) lands on the crop's centre ((size - 1) / 2).
     return np.array([[k, 0.0, (size - 1) / 2 - k * cx], [0.0, k, (size - 1) / 2 - k * cy]])
 
 
-def crop_face(image: np.ndarray, box: Box, size: int, scale: float = 1.8, shift_y: float = -0.05) -> FaceCrop:
-    """Cut a ``size`` x ``size`` square around ``box``; parts outside the image repeat its border."""
-    crop_from_frame = face_crop_transform(box, size, scale, shift_y)
+def crop_face(
+    image: np.ndarray,
+    box: Box,
+    size: int,
+    scale: float = 1.8,
+    shift_y: float = -0.05,
+    keep_inside: bool = False,
+) -> FaceCrop:
+    """Cut a ``size`` x ``size`` square around ``box``.
+
+    ``keep_inside``: prefer a square inside the picture (shifted, then shrunk down to the face's own
+    margin: ``face_crop_transform``), for avatars; a driver's crop keeps its geometry so that motion
+    in it stays the face's own. Parts past the picture are filled by ``fill_outside``, never by
+    repeating the border.
+    """
+    h, w = image.shape[:2]
+    crop_from_frame = face_crop_transform(box, size, scale, shift_y, inside=(w, h) if keep_inside else None)
     interpolation = cv2.INTER_AREA if crop_from_frame[0, 0] < 1 else cv2.INTER_LINEAR
     crop = cv2.warpAffine(
-        image, crop_from_frame, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE
+        image, crop_from_frame, (size, size), flags=interpolation, borderMode=cv2.BORDER_REFLECT_101
     )
+    crop = fill_outside(crop, _picture_in_crop(crop_from_frame, (w, h)))
     return FaceCrop(crop, crop_from_frame, invert_affine(crop_from_frame))
+
+
+def _picture_in_crop(crop_from_frame: np.ndarray, image_size: tuple[int, int]) -> tuple[float, ...]:
+    """The picture's (x0, y0, x1, y1) edges in crop pixels (the crop is not rotated)."""
+    w, h = image_size
+    (ax0, ay0), (ax1, ay1) = transform_points(crop_from_frame, np.array([[-0.5, -0.5], [w - 0.5, h - 0.5]]))
+    return ax0, ay0, ax1, ay1
+
+
+def fill_outside(crop: np.ndarray, picture: tuple[float, ...], feather: float = 0.04) -> np.ndarray:
+    """Replace what lies outside ``picture`` (x0, y0, x1, y1 in crop pixels) with a blurred continuation.
+
+    ``crop`` must hold the picture mirrored at its edges outside it (``cv2.BORDER_REFLECT_101``): that
+    continuation is blurred, lightly next to the picture and heavily far from it, so neither a mirrored
+    feature nor a smear shows; the blend reaches ``feather`` of the side into the picture so no seam
+    shows at its edge. A crop inside the picture is returned as it is. RGB uint8 (S, S, 3) in and out.
+    """
+    size = crop.shape[0]
+    x0, y0, x1, y1 = picture
+    if x0 <= 0 and y0 <= 0 and x1 >= crop.shape[1] - 1 and y1 >= size - 1:
+        return crop
+    xs = np.arange(crop.shape[1], dtype=np.float32)
+    ys = np.arange(size, dtype=np.float32)
+    # Signed distance to the picture's edge along each axis: positive inside, negative outside.
+    inside = np.minimum(np.minimum(xs - x0, x1 - xs)[None, :], np.minimum(ys - y0, y1 - ys)[:, None])
+    width = max(feather * size, 2.0)
+    sharp = _smoothstep(inside / width)
+    far = _smoothstep(-inside / (6 * width))
+    near_blur = cv2.GaussianBlur(crop, (0, 0), width)
+    small = cv2.resize(crop, (max(size // 16, 1), max(crop.shape[0] // 16, 1)), interpolation=cv2.INTER_AREA)
+    far_blur = cv2.resize(
+        cv2.GaussianBlur(small, (0, 0), 2.0), (crop.shape[1], size), interpolation=cv2.INTER_LINEAR
+    )
+    blurred = near_blur * (1 - far[..., None]) + far_blur * far[..., None]
+    out = crop * sharp[..., None] + blurred * (1 - sharp[..., None])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
 
 
 @functools.lru_cache(maxsize=8)

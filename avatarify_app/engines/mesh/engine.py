@@ -8,12 +8,14 @@ import numpy as np
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.engines.mesh.features import (
+    MouthTones,
     keep_irises_in_eyes,
     paint_closed_eyelids,
     paint_mouth_cavity,
 )
+from avatarify_app.engines.mesh.folds import FoldGuard, relax_rest
 from avatarify_app.engines.mesh.motion import MotionTransfer
-from avatarify_app.engines.mesh.topology import Mesh, build_mesh
+from avatarify_app.engines.mesh.topology import MOUTH_CENTRE, Mesh, build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.errors import NoFaceError
 from avatarify_app.frames import FaceTrack
@@ -30,10 +32,16 @@ SQUARE_CROP_SCALE = 2.0
 class MeshEngine(Engine):
     """Animates the avatar by moving its FaceMesh landmarks as the driver's move (``motion.py``).
 
-    Per avatar (``set_avatar``): the face is found once, the canvas is cut (a square crop for
-    ``OutputFraming.SQUARE``, the whole image for ``FULL``), and the mesh with its anchor ring is built.
-    Per frame: landmark transfer, a piecewise-affine warp inside the anchor ring (everything outside is
-    copied untouched), and a mouth cavity where the mouth opened.
+    Per avatar (``set_avatar``): the face is found once, the canvas is cut (a square crop kept inside
+    the picture where it can be, for ``OutputFraming.SQUARE``; the whole image for ``FULL``), the mesh
+    with its anchor ring is built, and the landmarks FaceMesh left folded at rest (crossed lips) are
+    opened. Per frame: landmark transfer, fold correction (``folds.py``), a piecewise-affine warp
+    inside the anchor ring (everything outside is copied untouched), and a mouth cavity where the mouth
+    opened, in the avatar's own tones.
+
+    ``debug_stats`` (after each ``animate`` with a face): ``folded_triangles``, how many triangles the
+    landmark transfer folded before correction, and ``inverted_triangles``, how many are still turned
+    over in the warp (0 unless the head moved past the anchor ring).
     """
 
     name = "mesh"
@@ -47,9 +55,13 @@ class MeshEngine(Engine):
         self._mesh: Mesh | None = None
         self._src_vertices: np.ndarray | None = None
         self._avatar_opening = 0.0
+        self._mouth_tones: MouthTones | None = None
+        self._guard: FoldGuard | None = None
+        self.debug_stats: dict[str, int] = {"folded_triangles": 0, "inverted_triangles": 0}
         self._neutral: np.ndarray | None = None  # the driver's landmarks at calibration
         self._motion: MotionTransfer | None = None  # for this avatar and this neutral pose
         self._last_output: np.ndarray | None = None
+        self._output_points: np.ndarray | None = None
 
     def set_avatar(self, image: np.ndarray) -> None:
         track = detect_face(image)
@@ -59,19 +71,32 @@ class MeshEngine(Engine):
                 "roughly frontal face"
             )
         if self.options.framing is OutputFraming.SQUARE:
-            crop = crop_face(image, track.box, self.options.size, scale=SQUARE_CROP_SCALE)
+            crop = crop_face(image, track.box, self.options.size, scale=SQUARE_CROP_SCALE, keep_inside=True)
             canvas = crop.image
             points = transform_points(crop.crop_from_frame, track.landmarks)
         else:
             canvas = np.ascontiguousarray(image)
             points = track.landmarks.copy()
+        mesh = build_mesh(points, (canvas.shape[1], canvas.shape[0]))
+        points = points.astype(np.float64)
+        relaxed = relax_rest(mesh.vertices(points), mesh.triangles[: mesh.num_face], lm.NUM_LANDMARKS)
+        points[:, :2] = relaxed[: lm.NUM_LANDMARKS]
         self._canvas = canvas
         self._avatar_points = points
         self._avatar_track = track
-        self._mesh = build_mesh(points, (canvas.shape[1], canvas.shape[0]))
-        self._src_vertices = self._mesh.vertices(points)
+        self._mesh = mesh
+        self._src_vertices = mesh.vertices(points)
+        self._guard = FoldGuard.build(
+            mesh.triangles,
+            self._src_vertices,
+            num_fixed=len(mesh.anchors),
+            fan_centres=(lm.RIGHT_IRIS_CENTER, lm.LEFT_IRIS_CENTER, MOUTH_CENTRE),
+            mouth=MOUTH_CENTRE,
+        )
         self._avatar_opening = lm.mouth_opening(points)
+        self._mouth_tones = MouthTones.of(canvas, points)
         self._last_output = canvas
+        self._output_points = None
         if self._neutral is not None:
             self._motion = MotionTransfer(points, self._neutral)
         logger.info(
@@ -94,13 +119,19 @@ class MeshEngine(Engine):
         if self._motion is None:
             self.calibrate(image, track)
         assert self._motion is not None
+        assert self._guard is not None
+        assert self._mouth_tones is not None
         assert self._src_vertices is not None
         moved = self._motion(track.landmarks, self.strength, self.eyes, self.mouth, self.head)
-        dst = keep_irises_in_eyes(mesh.vertices(moved))
+        dst = keep_irises_in_eyes(mesh.vertices(moved.landmarks))
+        head_only = mesh.vertices(transform_points(moved.head, avatar))
+        dst, folded = self._guard.unfold(dst, head_only)
+        self.debug_stats = {"folded_triangles": folded, "inverted_triangles": self._guard.inverted(dst)}
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
-        paint_mouth_cavity(out, dst, self._avatar_opening)
+        paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening)
         paint_closed_eyelids(out, dst, avatar)
         self._last_output = out
+        self._output_points = dst[: lm.NUM_LANDMARKS]
         return out
 
     @property
@@ -117,6 +148,14 @@ class MeshEngine(Engine):
         """The avatar at rest as ``animate`` frames it (RGB uint8): what the output shows at neutral."""
         canvas, _, _ = self._require_avatar()
         return canvas
+
+    @property
+    def output_landmarks(self) -> np.ndarray:
+        """(478, 2) float64: where the avatar's landmarks are in the last output (at rest before any)."""
+        if self._output_points is not None:
+            return self._output_points
+        _, _, avatar = self._require_avatar()
+        return avatar[:, :2]
 
     @property
     def is_calibrated(self) -> bool:

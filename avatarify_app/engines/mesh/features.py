@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from avatarify_app.tracking import landmarks as lm
-
-_CAVITY_RGB = np.array([52, 18, 20], np.float32)  # a dark, warm mouth interior
-_CAVITY_DEEP_RGB = np.array([14, 4, 6], np.float32)
-_TEETH_RGB = np.array([226, 218, 200], np.float32)
 
 
 def keep_irises_in_eyes(points: np.ndarray) -> np.ndarray:
@@ -29,41 +27,129 @@ def keep_irises_in_eyes(points: np.ndarray) -> np.ndarray:
     return out
 
 
-def paint_mouth_cavity(image: np.ndarray, points: np.ndarray, avatar_opening: float) -> None:
-    """Darken the inside of the inner-lip contour, in place, where the mouth opened beyond the avatar's.
+@dataclass(frozen=True, slots=True)
+class MouthTones:
+    """Colours of one avatar's mouth, taken from its own picture (RGB float32 (3,) each).
 
-    ``image``: RGB uint8 canvas; ``points``: (V, 2+) warped landmarks on it; ``avatar_opening``:
-    ``mouth_opening`` of the avatar at rest. The cavity fades in over the first few percent of extra
-    opening, so a closed mouth stays untouched, and is darker towards its middle.
+    A grayscale avatar gives gray tones, so what is painted with them stays exactly gray.
     """
-    opening = lm.mouth_opening(points)
-    alpha = float(np.clip((opening - avatar_opening - 0.01) / 0.04, 0.0, 1.0))
+
+    lips: np.ndarray  # median of the lips between their outer and inner contours
+    skin: np.ndarray  # median of both cheeks
+    teeth: np.ndarray  # the skin, half desaturated and lightened to the face's bright tones
+
+    @classmethod
+    def of(cls, image: np.ndarray, points: np.ndarray) -> MouthTones:
+        """``image``: the avatar canvas, RGB uint8; ``points``: (478, 2+) its landmarks."""
+        h, w = image.shape[:2]
+        lips_mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(lips_mask, [np.round(points[list(lm.LIPS_OUTER), :2]).astype(np.int32)], (255,))
+        cv2.fillPoly(lips_mask, [np.round(points[list(lm.LIPS_INNER), :2]).astype(np.int32)], (0,))
+        face_h = float(np.linalg.norm(points[lm.CHIN, :2] - points[lm.FOREHEAD_TOP, :2]))
+        skin_mask = np.zeros((h, w), np.uint8)
+        for cheek in _CHEEKS:
+            centre = (int(round(points[cheek, 0])), int(round(points[cheek, 1])))
+            cv2.circle(skin_mask, centre, max(int(0.05 * face_h), 2), (255,), -1)
+        face_mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(face_mask, [np.round(points[list(lm.FACE_OVAL), :2]).astype(np.int32)], (255,))
+        lips = _median(image, lips_mask)
+        skin = _median(image, skin_mask)
+        face = image[face_mask > 0].astype(np.float32)
+        bright = float(np.percentile(face.mean(axis=1), 97)) if len(face) else 200.0
+        grey = float(skin.mean())
+        target = min(max(1.3 * grey, bright), 235.0)
+        teeth = (0.5 * skin + 0.5 * grey) * (target / max(grey, 1.0))
+        return cls(lips=lips, skin=skin, teeth=np.clip(teeth, 0, 255).astype(np.float32))
+
+
+_CHEEKS = (50, 280)  # FaceMesh points in the middle of each cheek
+
+
+def _median(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    picked = image[mask > 0]
+    if not len(picked):
+        picked = image.reshape(-1, 3)
+    return np.median(picked, axis=0).astype(np.float32)
+
+
+def smooth_ring(points: np.ndarray, samples: int = 4) -> np.ndarray:
+    """A closed Catmull-Rom curve through the (N, 2) ring ``points``: (N * samples, 2) float32.
+
+    It passes through every point, so a filled curve is the contour itself, without its corners.
+    """
+    p0, p1 = np.roll(points, 1, axis=0), points
+    p2, p3 = np.roll(points, -1, axis=0), np.roll(points, -2, axis=0)
+    t = (np.arange(samples, dtype=np.float64) / samples)[None, :, None]
+    curve = 0.5 * (
+        2 * p1[:, None]
+        + (p2 - p0)[:, None] * t
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t**2
+        + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t**3
+    )
+    return curve.reshape(-1, 2).astype(np.float32)
+
+
+def paint_mouth_cavity(
+    image: np.ndarray, points: np.ndarray, tones: MouthTones, avatar_opening: float
+) -> None:
+    """Paint the inside of the inner-lip contour, in place, where the mouth opened beyond the avatar's.
+
+    ``image``: RGB uint8 canvas; ``points``: (V, 2+) warped landmarks on it; ``tones``: the avatar's
+    own colours; ``avatar_opening``: ``mouth_opening`` of the avatar at rest.
+
+    The cavity fills exactly the (smoothed, anti-aliased) inner-lip contour: nothing is drawn outside
+    the lips, and nothing while they are closed or pursed (it fades in over the first few percent of
+    opening). Its inside is a dark shade of the lips, darker away from them; from a wider opening on,
+    upper teeth in the avatar's own light tones show under the upper lip, following the mouth's axis.
+    Every colour is a per-channel scaling of the avatar's tones plus gray: a gray avatar stays gray.
+    """
+    opening = lm.mouth_opening(points) - avatar_opening
+    alpha = float(np.clip((opening - 0.01) / 0.03, 0.0, 1.0))
     if alpha <= 0.0:
         return
-    poly = points[list(lm.LIPS_INNER), :2].astype(np.float32)
-    x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 2
-    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 3
+    ring = points[list(lm.LIPS_INNER), :2].astype(np.float64)
+    curve = smooth_ring(ring)
     h, w = image.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    x0, y0 = np.maximum(np.floor(curve.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(curve.max(axis=0)).astype(int) + 3, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     shift = 4
-    cv2.fillPoly(
-        mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], (255,), cv2.LINE_AA, shift
-    )
-    weight = (mask.astype(np.float32) / 255.0 * alpha)[..., None]
-    # Darker in the middle of the opening: distance from the lips, normalised.
-    depth = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
-    depth = (depth / max(float(depth.max()), 1.0))[..., None]
-    colour = _CAVITY_RGB * (1 - depth) + _CAVITY_DEEP_RGB * depth
-    # A hint of upper teeth under the upper lip: a mouth reads as open, to people and to FaceMesh.
-    upper = points[lm.UPPER_INNER_LIP, 1] - y0
-    gap = max(points[lm.LOWER_INNER_LIP, 1] - points[lm.UPPER_INNER_LIP, 1], 1.0)
-    rows = np.arange(y1 - y0, dtype=np.float32)[:, None, None]
-    teeth = np.clip(1.0 - (rows - upper) / (0.22 * gap), 0.0, 1.0) * (depth > 0.05)
-    colour = colour * (1 - teeth) + _TEETH_RGB * teeth
-    patch = image[y0:y1, x0:x1].astype(np.float32)
+    outline = np.round((curve - [x0, y0]) * (1 << shift)).astype(np.int32)
+    cv2.fillPoly(mask, [outline], (255,), cv2.LINE_AA, shift)
+    # The mouth's own frame: u along the inner corners, from their middle.
+    right, left = points[lm.LIPS_INNER[0], :2], points[lm.LIPS_INNER[10], :2]
+    width = max(float(np.linalg.norm(left - right)), 1.0)
+    axis_u = (left - right) / width
+    # Darker away from the lips, on a scale of the mouth's width (a thin opening stays lip-dark).
+    depth = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3).astype(np.float64)
+    depth = np.sqrt(np.clip(depth / (0.15 * width), 0.0, 1.0))[..., None]
+    rim = 0.5 * tones.lips + 0.05 * tones.skin
+    deep = 0.16 * tones.lips + 0.03 * tones.skin
+    colour = rim * (1 - depth) + deep * depth
+    # Upper teeth under the upper lip, once the mouth is open enough: a band below the upper lip's
+    # inner edge, tallest in the middle, gone at the corners, shaded darker towards them.
+    gap = float(np.linalg.norm(points[lm.LOWER_INNER_LIP, :2] - points[lm.UPPER_INNER_LIP, :2]))
+    show = float(np.clip((opening - 0.035) / 0.04, 0.0, 1.0))
+    if show > 0.0:
+        middle = (right + left) / 2
+        axis_v = np.array([-axis_u[1], axis_u[0]])  # across the mouth, down the face
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        u = (gx - middle[0]) * axis_u[0] + (gy - middle[1]) * axis_u[1]
+        v = (gx - middle[0]) * axis_v[0] + (gy - middle[1]) * axis_v[1]
+        upper = points[[lm.LIPS_INNER[0], *lm.LIPS_INNER[10:][::-1]], :2] - middle  # corner to corner
+        lip_u, lip_v = upper @ axis_u, upper @ axis_v
+        order = np.argsort(lip_u)
+        top = np.interp(u, lip_u[order], lip_v[order])  # the upper lip's inner edge above each pixel
+        reach = max(float(np.abs(lip_u).max()), 1.0)
+        across = np.clip(np.abs(u) / reach, 0.0, 1.0)
+        height = min(0.5 * gap, 0.2 * width) * (1 - across**3)
+        teeth = np.clip(top + height - v + 0.5, 0.0, 1.0) * np.clip(v - top + 1.5, 0.0, 1.0) * show
+        shade = (0.6 + 0.4 * (1 - across**2))[..., None]
+        colour = colour * (1 - teeth[..., None]) + (tones.teeth * shade) * teeth[..., None]
+    weight = (mask.astype(np.float64) / 255.0 * alpha)[..., None]
+    patch = image[y0:y1, x0:x1].astype(np.float64)
     image[y0:y1, x0:x1] = np.clip(patch * (1 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
 
 

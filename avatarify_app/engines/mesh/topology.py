@@ -26,7 +26,8 @@ FIRST_ANCHOR = lm.NUM_LANDMARKS + 1
 def face_triangles() -> np.ndarray:
     """(T, 3) int32 vertex indices of FaceMesh's tessellation plus the eye and mouth fans.
 
-    The tessellation ships as edges; its triangles are the edge triples that close a cycle.
+    The tessellation ships as edges; its triangles are the edge triples that close a cycle, less the
+    cycles that are not faces. The corners' order is not oriented yet (``orient_triangles``).
     """
     from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
 
@@ -34,9 +35,16 @@ def face_triangles() -> np.ndarray:
     for a, b in FACEMESH_TESSELATION:
         neighbours[a].add(b)
         neighbours[b].add(a)
-    triangles = {
+    cycles = {
         tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION for c in neighbours[a] & neighbours[b]
     }
+    # A 3-cycle round a vertex that is not a face (two near the nostrils) has three edges each shared
+    # by two real triangles besides it: it would overlap them.
+    uses: dict[tuple[int, int], int] = defaultdict(int)
+    for a, b, c in cycles:
+        for edge in ((a, b), (b, c), (a, c)):
+            uses[edge] += 1
+    triangles = {t for t in cycles if min(uses[(t[0], t[1])], uses[(t[1], t[2])], uses[(t[0], t[2])]) < 3}
     fans = (
         (lm.RIGHT_EYE, lm.RIGHT_IRIS_CENTER),
         (lm.LEFT_EYE, lm.LEFT_IRIS_CENTER),
@@ -48,6 +56,55 @@ def face_triangles() -> np.ndarray:
     return np.array(sorted(triangles), dtype=np.int32)
 
 
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Twice the signed area of each triangle: (V, 2) points, (T, 3) indices -> (T,) float64.
+
+    Positive for corners turning clockwise on screen (counter-clockwise with y up), as
+    ``orient_triangles`` orders them.
+    """
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    ab, ac = b - a, c - a
+    return (ab[:, 0] * ac[:, 1] - ac[:, 0] * ab[:, 1]).astype(np.float64)
+
+
+def orient_triangles(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The triangles with their corners reordered so that all have a positive ``signed_areas`` on an
+    unfolded face.
+
+    The order is taken from the mesh's connectivity, not from each triangle's shape: two triangles
+    sharing an edge run along it in opposite directions. So a triangle that is flat or flipped in
+    ``points`` (closed lips cross in FaceMesh's landmarks) still gets the orientation of its
+    neighbourhood. The walk starts from the largest triangle; each connected part on its own.
+    """
+    tris = [list(t) for t in triangles]
+    by_edge: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for t, (a, b, c) in enumerate(tris):
+        for u, v in ((a, b), (b, c), (c, a)):
+            by_edge[(min(u, v), max(u, v))].append(t)
+    areas = signed_areas(points, triangles)
+    done = np.zeros(len(tris), bool)
+    for seed in np.argsort(-np.abs(areas)):
+        if done[seed]:
+            continue
+        if areas[seed] < 0:
+            tris[seed][1], tris[seed][2] = tris[seed][2], tris[seed][1]
+        done[seed] = True
+        stack = [int(seed)]
+        while stack:
+            t = stack.pop()
+            a, b, c = tris[t]
+            for u, v in ((a, b), (b, c), (c, a)):
+                for n in by_edge[(min(u, v), max(u, v))]:
+                    if done[n]:
+                        continue
+                    x, y, z = tris[n]
+                    if (u, v) in ((x, y), (y, z), (z, x)):  # same direction: flip the neighbour
+                        tris[n][1], tris[n][2] = z, y
+                    done[n] = True
+                    stack.append(n)
+    return np.array(tris, dtype=np.int32).reshape(-1, 3)
+
+
 @dataclass(frozen=True, slots=True)
 class Mesh:
     """A fixed triangulation over one avatar canvas.
@@ -56,11 +113,14 @@ class Mesh:
         triangles: (T, 3) int32 indices into the vertex array (``vertices``).
         anchors: (A, 2) float32 canvas pixels that never move.
         roi: (x0, y0, x1, y1) int canvas rectangle outside which the warp is the identity.
+        num_face: how many of ``triangles``, first, are the face's (FaceMesh and the fans); the rest
+            reach out to the anchors.
     """
 
     triangles: np.ndarray
     anchors: np.ndarray
     roi: tuple[int, int, int, int]
+    num_face: int
 
     def vertices(self, landmarks: np.ndarray) -> np.ndarray:
         """(V, 2) float64 vertices for (478, 2+) landmarks: the landmarks, the mouth centre, the anchors."""
@@ -88,10 +148,12 @@ def build_mesh(landmarks: np.ndarray, canvas_size: tuple[int, int], ring_scale: 
 
     outer = _outer_triangles(oval, ring, first_anchor=FIRST_ANCHOR)
     triangles = np.concatenate([face_triangles(), outer]).astype(np.int32)
+    mouth = points[list(lm.LIPS_INNER)].mean(axis=0, keepdims=True)
+    triangles = orient_triangles(triangles, np.concatenate([points, mouth, ring]))
     x0, y0 = np.floor(ring.min(axis=0)).astype(int)
     x1, y1 = np.ceil(ring.max(axis=0)).astype(int) + 1
     roi = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height))
-    return Mesh(triangles=triangles, anchors=ring.astype(np.float32), roi=roi)
+    return Mesh(triangles=triangles, anchors=ring.astype(np.float32), roi=roi, num_face=len(face_triangles()))
 
 
 def _outer_triangles(oval: np.ndarray, ring: np.ndarray, first_anchor: int) -> np.ndarray:

@@ -116,5 +116,5 @@ def warp_mesh(
     map_x, map_y = backward_map(dst_points, src_points, triangles, roi, scale)
     x0, y0, x1, y1 = roi
     out = image.copy()
-    out[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return out
