@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_MS = 8000
 SIDE_PANEL_WIDTH = 360
+MINIMUM_SIZE = (960, 600)  # the window lays out cleanly from here up (tests/gui: test_layout...)
 STOP_TIMEOUT_S = 1.0
 # Messages shown in the status bar only, never in the banner: they come and go with the face.
 _QUIET_KEYS = frozenset({"face"})
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         bridge.message_posted.connect(self.show_message)
         bridge.metrics_updated.connect(self._on_metrics)
         bridge.state_changed.connect(self._on_state_changed)
+        self.setMinimumSize(*MINIMUM_SIZE)
         geometry = store.window_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             screen = self.screen().availableGeometry()
@@ -116,7 +118,7 @@ class MainWindow(QMainWindow):
         for panel in (self.source_panel, self.calibration_panel, self.view_panel, self.output_panel):
             side_layout.addWidget(panel)
         side_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.side_scroll = scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -177,7 +179,11 @@ class MainWindow(QMainWindow):
         A problem a panel shows in place (the virtual camera's) is shown there only: once."""
         if message.key in _PANEL_KEYS:
             return
-        self.statusBar().showMessage(message.text, STATUS_TIMEOUT_MS)
+        bar = self.statusBar()
+        # Cut to the room left of the live figures (the whole text is in the banner or the log).
+        room = bar.width() - (self.stats_label.width() if self.stats_label.isVisible() else 0) - 40
+        text = bar.fontMetrics().elidedText(message.text, Qt.TextElideMode.ElideRight, max(room, 120))
+        bar.showMessage(text, STATUS_TIMEOUT_MS)
         if message.level is not MessageLevel.INFO and message.key not in _QUIET_KEYS:
             self.banner.show_message(message)
 

@@ -10,6 +10,9 @@ from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import FramesReady
 
+# Below this pose match (percent) a calibration gets a hint on how to do better.
+LOW_MATCH_PERCENT = 60
+
 
 class CalibrationPanel(QGroupBox):
     """The Calibrate button, a meter of how well the driver's pose and expression match the avatar's
@@ -59,7 +62,14 @@ class CalibrationPanel(QGroupBox):
 
     def _on_calibrated(self, pose: HeadPose) -> None:
         self.calibrations += 1
-        self.status.setText(
-            f"Calibrated ({self.calibrations}×): yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, "
-            f"roll {pose.roll:+.0f}°."
+        match = self.meter.value()
+        if match < LOW_MATCH_PERCENT:
+            self.status.setText(
+                f"Calibrated at a {match} % pose match, so the avatar may look off. Turn your head and "
+                "set your expression like the avatar's (the overlay helps), then press Calibrate again."
+            )
+            return
+        self.status.setText("Calibrated: this is your neutral face now. Press Calibrate again to redo it.")
+        self.status.setToolTip(
+            f"Neutral head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°"
         )

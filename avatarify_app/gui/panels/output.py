@@ -30,6 +30,9 @@ def default_recording_path(now: float | None = None) -> Path:
     return Path(videos or Path.home()) / f"avatarify-{stamp}.mp4"
 
 
+RECORDING_DOT = '<span style="color: #e5322d;">●</span>'  # red, as on every recorder
+
+
 class OutputPanel(QGroupBox):
     """Virtual camera on/off with what it is doing (and how to fix it), the microphone for
     recordings, and Record / Stop with the time recorded."""
@@ -155,5 +158,5 @@ class OutputPanel(QGroupBox):
             return
         minutes, seconds = divmod(int(elapsed_s), 60)
         self.record_button.setText("Stop recording")
-        self.elapsed_label.setText(f"● {minutes:02d}:{seconds:02d}  {path.name}")
+        self.elapsed_label.setText(f"{RECORDING_DOT} {minutes:02d}:{seconds:02d}  {path.name}")
         self.microphone_combo.setEnabled(False)

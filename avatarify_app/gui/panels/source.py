@@ -116,7 +116,12 @@ class SourcePanel(QGroupBox):
         with QSignalBlocker(self.engine_combo):
             self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(settings.engine), 0))
         checkpoint = settings.checkpoint
-        self.checkpoint_button.setText(_short(checkpoint.name) if checkpoint else "Checkpoint…")
+        self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
+        self.checkpoint_button.setToolTip(
+            str(checkpoint)
+            if checkpoint
+            else "Choose a FOMM vox checkpoint (vox-adv-cpk.pth.tar or vox-cpk.pth.tar)"
+        )
 
     def use_source(self, spec: SourceSpec) -> None:
         self._controller.set_source(spec)
