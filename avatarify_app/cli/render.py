@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 import time
 from pathlib import Path
 
 from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.cli.options import bounded_float, check_output, non_negative_int
+from avatarify_app.cli.stopping import Interrupted
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
 from avatarify_app.rendering import Driving, render_clip
+
+# The expression strength's range, as the live controller takes it.
+STRENGTH_MAX = 3.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--driving", type=Path, help="driving video with a face")
     source.add_argument("--demo", action="store_true", help="use the built-in demo motion")
-    parser.add_argument("--out", type=Path, required=True, help="output MP4 file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output MP4 file (must end in .mp4 and differ from every input; an existing file is "
+        "replaced only once the new one is complete)",
+    )
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
     parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
@@ -33,41 +45,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--neutral-frame",
-        type=int,
+        type=non_negative_int,
         metavar="N",
-        help="driving frame with the neutral pose (default: first face)",
+        help="driving frame with the neutral pose, counted from 0 (default: first face)",
     )
-    parser.add_argument("--strength", type=float, default=1.0, help="expression strength (default: 1.0)")
+    parser.add_argument(
+        "--strength",
+        type=bounded_float(0.0, STRENGTH_MAX),
+        default=1.0,
+        metavar="S",
+        help=f"expression strength, 0 (none) to {STRENGTH_MAX:g} (exaggerated); 1 = as the driver "
+        "(default: 1.0)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar_path = args.avatar or default_avatar()
+    inputs = {"--driving": args.driving, "--avatar": avatar_path}
+    check_output(args.out, "--out", {**inputs, "--checkpoint": args.checkpoint, "--config": args.config})
+    driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength)
     engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
+    started = time.time()
     try:
         engine.set_avatar(avatar)
-        started = time.monotonic()
         report = render_clip(
             engine, driving, args.out, neutral_frame=args.neutral_frame, progress=_ProgressBar()
         )
+    except Interrupted as exc:
+        print(f"avatarify: render stopped by {exc}; {_left_behind(args.out, started)}", file=sys.stderr)
+        return 128 + exc.signum
     finally:
         engine.close()
-    elapsed = time.monotonic() - started
     lost = (
         f", face lost in {report.frames_without_face} (kept the last output)"
         if report.frames_without_face
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
+    print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}")
     print(
-        f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost} "
-        f"({report.frames / max(elapsed, 1e-6):.1f} frames/s)"
+        f"frame loop: {report.frames} frames in {report.loop_s:.1f} s "
+        f"({report.frames / max(report.loop_s, 1e-6):.1f} frames/s)"
     )
     return 0
+
+
+def _left_behind(out: Path, since: float) -> str:
+    """What an interrupted render left, as the files show it: the writer keeps an incomplete file under
+    a name that says so (or the output's own name), or removes it."""
+    candidates = [out, *sorted(out.parent.glob(f"{glob.escape(out.stem)}*partial*"))]
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime >= since - 1.0:
+                return f"the frames rendered so far are in {path} (incomplete)"
+        except OSError:
+            continue
+    kept = " (the file that was there is unchanged)" if out.exists() else ""
+    return f"nothing was written to {out}{kept}"
 
 
 class _ProgressBar:
