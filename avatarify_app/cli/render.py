@@ -70,13 +70,16 @@ def run(args: argparse.Namespace) -> int:
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength)
     engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
     started = time.time()
+    progress = _ProgressBar()
     try:
         engine.set_avatar(avatar)
-        report = render_clip(
-            engine, driving, args.out, neutral_frame=args.neutral_frame, progress=_ProgressBar()
-        )
+        report = render_clip(engine, driving, args.out, neutral_frame=args.neutral_frame, progress=progress)
     except Interrupted as exc:
-        print(f"avatarify: render stopped by {exc}; {_left_behind(args.out, started)}", file=sys.stderr)
+        progress.stop()
+        done = f"after {progress.done} of {driving.length} frames"
+        print(
+            f"avatarify: render stopped by {exc} {done}; {_left_behind(args.out, started)}", file=sys.stderr
+        )
         return 128 + exc.signum
     finally:
         engine.close()
@@ -115,8 +118,17 @@ class _ProgressBar:
         self.width = width
         self._started = time.monotonic()
         self._drawn = 0.0
+        self._open = False  # a bar is on the terminal's last line
+        self.done = 0
+
+    def stop(self) -> None:
+        """End the bar's line (before another message)."""
+        if self._open:
+            sys.stderr.write("\n")
+            self._open = False
 
     def __call__(self, done: int, total: int) -> None:
+        self.done = done
         now = time.monotonic()
         if not sys.stderr.isatty() or (done < total and now - self._drawn < 0.1):
             return
@@ -125,6 +137,7 @@ class _ProgressBar:
         rate = done / max(now - self._started, 1e-6)
         bar = "#" * filled + "-" * (self.width - filled)
         sys.stderr.write(f"\rrendering [{bar}] {done}/{total} frames, {rate:.1f} frames/s")
+        self._open = True
         if done >= total:
-            sys.stderr.write("\n")
+            self.stop()
         sys.stderr.flush()
