@@ -205,10 +205,15 @@ def _sample_memory(t0: float, seconds: float, every: float | None) -> dict[str, 
         t_next += every
         threading.Event().wait(max(min(t_next, t0 + seconds) - time.monotonic(), 0.0))
     after_first_minute = [(t, rss) for t, rss, *_ in samples if t >= 60.0]
-    slope = None
+    slope = last_half_slope = None
     if len(after_first_minute) >= 3:
         ts, rss = np.array(after_first_minute).T
         slope = float(np.polyfit(ts / 60.0, rss, 1)[0])
+        # The allocator may hand memory back once in the first minutes, which tilts the whole fit;
+        # the second half's slope shows the steady trend.
+        half = ts >= max(60.0, ts[-1] / 2)
+        if half.sum() >= 3:
+            last_half_slope = float(np.polyfit(ts[half] / 60.0, rss[half], 1)[0])
     return {
         "rss_samples": [
             {"t_s": t, "rss_mb": round(r, 2), "threads": th, "fds": fd} for t, r, th, fd in samples
@@ -220,6 +225,10 @@ def _sample_memory(t0: float, seconds: float, every: float | None) -> dict[str, 
         ),
         "rss_slope_mb_per_min": round(slope, 4) if slope is not None else None,
         "rss_growth_30_min_extrapolated_mb": round(slope * 30, 2) if slope is not None else None,
+        "rss_slope_last_half_mb_per_min": round(last_half_slope, 4) if last_half_slope is not None else None,
+        "rss_growth_30_min_from_last_half_mb": (
+            round(last_half_slope * 30, 2) if last_half_slope is not None else None
+        ),
     }
 
 
