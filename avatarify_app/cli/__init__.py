@@ -101,6 +101,8 @@ def _tune_runtime() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # OpenCV warns on stderr for every camera index it cannot open; the app says so in its own words.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
+    # ... and its FFmpeg prints a line per damaged packet of a broken video ("error while decoding MB").
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_VIDEOIO_PRIORITY_OBSENSOR", "0")  # depth-camera probing we never use
     # Idle OpenMP workers sleep instead of spinning on the cores NNPACK's pool needs (fomm on the CPU:
     # 2.53x instead of 2.38x the plain forward, bench/fomm_engine.py); transparent huge pages for

@@ -89,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
-    print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}")
+    short = (
+        f"; the driving clip stopped decoding after {report.frames} of its {driving.length} frames "
+        "(is the file damaged?)"
+        if report.frames < 0.9 * driving.length
+        else ""
+    )
+    print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}{short}")
     print(
         f"frame loop: {report.frames} frames in {report.loop_s:.1f} s "
         f"({report.frames / max(report.loop_s, 1e-6):.1f} frames/s)"

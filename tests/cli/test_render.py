@@ -346,3 +346,27 @@ def test_a_signal_stops_the_render_and_says_what_was_kept(tmp_path):
     if "(incomplete)" in lines[0]:  # the partial file it names plays
         kept = Path(lines[0].split(" are in ")[1].removesuffix(" (incomplete)"))
         assert _frames(kept)
+
+
+def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_video):
+    """Damaged packets in the driver: the decoder's complaints stay off the console."""
+    clip = tmp_path / "video_only.mp4"
+    with av.open(str(driving_video)) as source, Mp4Writer(clip, (480, 480), 30) as writer:
+        for frame in source.decode(video=0):
+            writer.write_video(frame.to_ndarray(format="rgb24"))
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(3)
+    for at in rng.integers(len(data) // 5, len(data) * 3 // 4, 40):  # the middle of the picture data
+        data[at : at + 30] = rng.integers(0, 256, 30, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    result = _avatarify("render", "--driving", str(damaged), "--out", str(out), "--size", "256")
+    assert "[h264 @" not in result.stderr
+    assert "error while decoding" not in result.stderr
+    assert "Traceback" not in result.stderr
+    if result.returncode == 0:
+        assert result.stdout.startswith(f"wrote {out}")
+    else:
+        assert result.returncode == 2
+        assert len([line for line in result.stderr.splitlines() if line.startswith("avatarify")]) == 1
