@@ -362,8 +362,9 @@ def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_
     damaged.write_bytes(bytes(data))
     out = tmp_path / "out.mp4"
     result = _avatarify("render", "--driving", str(damaged), "--out", str(out), "--size", "256")
-    assert "[h264 @" not in result.stderr
-    assert "error while decoding" not in result.stderr
+    console = result.stdout + result.stderr
+    assert "[h264 @" not in console
+    assert "error while decoding" not in console
     assert "Traceback" not in result.stderr
     if result.returncode == 0:
         assert result.stdout.startswith(f"wrote {out}")
