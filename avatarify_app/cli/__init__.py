@@ -59,7 +59,14 @@ def log_path() -> Path:
 
 
 def _new_log_path(folder: Path) -> Path:
-    return folder / f"avatarify-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    """A name no other run uses: the start time and the process id (a counter when one process
+    starts several runs within a second, as tests do)."""
+    stem = f"avatarify-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path, n = folder / f"{stem}.log", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.log"
+    return path
 
 
 def _open_run_log() -> logging.FileHandler | None:
