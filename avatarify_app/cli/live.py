@@ -75,7 +75,8 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
         if path is not None and not path.is_file():
             raise InputError(f"{path}: no such file")
     if args.record is not None:
-        check_output(args.record, "--record", {"--video": args.video, "--avatar": args.avatar})
+        inputs = {"--video": args.video, "--avatar": args.avatar, "--checkpoint": args.checkpoint}
+        check_output(args.record, "--record", inputs)
     if args.demo:
         source = SourceSpec(kind="demo")
     elif args.video is not None:
