@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import sys
 import time
@@ -12,6 +13,7 @@ from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.cli.options import bounded_float, check_output, non_negative_int
 from avatarify_app.cli.stopping import Interrupted
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
+from avatarify_app.errors import OutputError
 from avatarify_app.rendering import Driving, render_clip
 
 # The expression strength's range, as the live controller takes it.
@@ -76,11 +78,19 @@ def run(args: argparse.Namespace) -> int:
         report = render_clip(engine, driving, args.out, neutral_frame=args.neutral_frame, progress=progress)
     except Interrupted as exc:
         progress.stop()
-        done = f"after {progress.done} of {driving.length} frames"
-        print(
-            f"avatarify: render stopped by {exc} {done}; {_left_behind(args.out, started)}", file=sys.stderr
-        )
+        where = _left_behind(args.out, started, progress.done)
+        print(f"avatarify: render stopped by {exc} {_done(progress.done, driving)}; {where}", file=sys.stderr)
         return 128 + exc.signum
+    except OutputError as exc:
+        progress.stop()
+        if not _disk_full(exc):
+            raise
+        # Said by the render itself: how far it got and what is on disk (the writer's words are
+        # about a file it was writing, not about what a render leaves behind).
+        where = _left_behind(args.out, started, progress.done)
+        raise OutputError(
+            f"{args.out}: the disk is full; the render stopped {_done(progress.done, driving)}; {where}"
+        ) from exc
     finally:
         engine.close()
     lost = (
@@ -103,13 +113,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _left_behind(out: Path, since: float) -> str:
-    """What an interrupted render left, as the files show it: the writer keeps an incomplete file under
-    a name that says so (or the output's own name), or removes it."""
+def _done(frames: int, driving: Driving) -> str:
+    return f"after {frames} of {driving.length} frames" if frames else "before the first frame"
+
+
+def _disk_full(exc: OutputError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _left_behind(out: Path, since: float, frames: int) -> str:
+    """What a render that stopped early left, as the files show it: the writer keeps an incomplete file
+    under a name that says so (or the output's own name), or removes it."""
     candidates = [out, *sorted(out.parent.glob(f"{glob.escape(out.stem)}*partial*"))]
     for path in candidates:
         try:
             if path.is_file() and path.stat().st_mtime >= since - 1.0:
+                if frames == 0:
+                    return f"{path} holds no frames (delete it)"
                 return f"the frames rendered so far are in {path} (incomplete)"
         except OSError:
             continue

@@ -371,3 +371,21 @@ def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_
     else:
         assert result.returncode == 2
         assert len([line for line in result.stderr.splitlines() if line.startswith("avatarify")]) == 1
+
+
+def test_a_full_disk_before_the_first_frame_is_said_truthfully(tmp_path):
+    """Writing fails with ENOSPC from the start (the output is a link to /dev/full)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    out = tmp_path / "out.mp4"
+    out.symlink_to("/dev/full")
+    result = _avatarify("render", "--demo", "--out", str(out), "--size", "256")
+    if result.returncode == 0:
+        pytest.skip("the writer writes beside the output and renames, so /dev/full is never written")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("avatarify")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"avatarify: {out}: the disk is full; the render stopped before the first frame; "
+    )
+    assert "what was written is kept" not in lines[0]
