@@ -127,6 +127,9 @@ def _setup_logging(verbose: bool) -> None:
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     if not verbose:  # tracebacks go to the log file; the console gets one line from main()
         console.addFilter(lambda record: record.exc_info is None)
+        # Libraries' Python warnings (torch's about a foreign checkpoint...) go to the log file only.
+        console.addFilter(lambda record: record.name != "py.warnings")
+    logging.captureWarnings(True)
     handlers.append(console)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import queue
 import signal
 import subprocess
@@ -211,6 +212,14 @@ def _audio_only(path: Path) -> Path:
     return path
 
 
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -220,6 +229,7 @@ def _audio_only(path: Path) -> Path:
         ("audio_only_video", "not a readable video"),
         ("unreadable_video", "not a readable video"),
         ("fomm_without_checkpoint", "No FOMM checkpoint"),
+        ("malicious_checkpoint", "evil.pth.tar"),
         ("record_over_the_video", "names the same file as --video"),
         ("record_as_avi", "give a name ending in .mp4"),
     ],
@@ -243,6 +253,9 @@ def test_unusable_input_is_one_line_and_exit_2(
         args = ["--video", str(tmp_path / "junk.mp4")]
     elif case == "fomm_without_checkpoint":
         args += ["--engine", "fomm"]
+    elif case == "malicious_checkpoint":  # a pickle that runs a command when loaded unsafely
+        (tmp_path / "evil.pth.tar").write_bytes(pickle.dumps(_Payload(tmp_path / "ran")))
+        args += ["--engine", "fomm", "--checkpoint", str(tmp_path / "evil.pth.tar")]
     elif case == "record_over_the_video":
         args = ["--video", str(driving_video), "--record", str(driving_video)]
     elif case == "record_as_avi":
@@ -258,6 +271,7 @@ def test_unusable_input_is_one_line_and_exit_2(
     assert "Traceback" not in err
     assert driving_video.stat().st_size == size
     assert not list(tmp_path.glob("*.avi"))
+    assert not (tmp_path / "ran").exists(), "the checkpoint's code ran"
 
 
 @pytest.mark.parametrize("duration", ["nan", "inf", "-5", "0"])
