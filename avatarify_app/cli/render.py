@@ -64,8 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     avatar_path = args.avatar or default_avatar()
-    inputs = {"--driving": args.driving, "--avatar": avatar_path}
-    check_output(args.out, "--out", {**inputs, "--checkpoint": args.checkpoint, "--config": args.config})
+    inputs = {"--driving": args.driving, "--avatar": avatar_path, "--checkpoint": args.checkpoint}
+    check_output(args.out, "--out", {**inputs, "--config": args.config})
     driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
