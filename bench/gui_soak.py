@@ -46,7 +46,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="avatarify-soak-") as tmp, _display(args.xvfb) as env:
         samples_path = Path(tmp) / "samples.jsonl"
         status, wall_s = _run_child(samples_path, args.minutes, args.sample_s, env)
-        samples = [json.loads(line) for line in samples_path.read_text().splitlines() if line.strip()]
+        text = samples_path.read_text() if samples_path.exists() else ""  # none if the window never opened
+        samples = [json.loads(line) for line in text.splitlines() if line.strip()]
         closes = []
         for i in range(args.closes):
             close_status, _ = _run_child(Path(tmp) / f"close{i}.jsonl", args.close_after_s / 60, 1.0, env)
@@ -119,6 +120,7 @@ class _display:
     def __init__(self, xvfb: bool) -> None:
         self.xvfb = xvfb
         self.server: subprocess.Popen | None = None
+        self.read_fd: int | None = None
 
     def __enter__(self) -> dict[str, str]:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -135,9 +137,9 @@ class _display:
             stderr=subprocess.DEVNULL,
         )
         os.close(write_fd)
+        self.read_fd = read_fd  # open while the server runs: Xvfb dies if it cannot finish its line
         readable, _, _ = select.select([read_fd], [], [], 20)
         number = os.read(read_fd, 64).decode().strip() if readable else ""
-        os.close(read_fd)
         if not number:
             raise SystemExit("Xvfb did not start")
         env.update({"DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"})
@@ -147,17 +149,23 @@ class _display:
         if self.server is not None:
             self.server.terminate()
             self.server.wait(timeout=10)
+        if self.read_fd is not None:
+            os.close(self.read_fd)
 
 
 def _child(samples_path: Path, seconds: float, sample_s: float) -> int:
     """Run the window for ``seconds``, appending a JSON line per sample to ``samples_path``."""
+    import cv2  # noqa: F401  (first, as run_gui does: the Qt variables it sets are removed below)
+
+    from avatarify_app.gui.app import GuiOptions, clean_qt_environment, run_gui
+
+    clean_qt_environment()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from avatarify_app.gui.app import GuiOptions, run_gui
     from avatarify_app.gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance() or QApplication([sys.argv[0]])  # run_gui uses this one
     t0 = time.monotonic()
     out = samples_path.open("a", encoding="utf-8")
 
