@@ -75,7 +75,8 @@ def _summary(args: argparse.Namespace, status: int, wall_s: float, samples: list
         t = np.array([s["t_s"] for s in samples])
         rss = np.array([s["rss_mb"] for s in samples])
         frames = np.array([s["frames_shown"] for s in samples])
-        fps = np.diff(frames) / np.maximum(np.diff(t), 1e-6)
+        fps = (np.diff(frames) / np.maximum(np.diff(t), 1e-6))[:-1]  # the last spans the closing
+        fps = fps if len(fps) else np.zeros(1)
         later = t >= 60.0
         result.update(
             {
