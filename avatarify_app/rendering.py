@@ -1,12 +1,14 @@
 """Offline rendering: animate an avatar with a whole driving clip (or the demo motion) into an MP4.
 
 Runs the live pipeline's parts (a capture ``Source``, the tracker, the engine, the MP4 writer) in a
-plain loop: it drops nothing, keeps the driver's frame rate and frame count, and copies its sound.
+plain loop: it drops nothing, keeps the driver's frame count and each frame's timestamp (variable
+frame rate included), and copies its sound in step.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,17 +67,24 @@ class RenderReport:
     fps: float
     frames_without_face: int
     has_audio: bool
+    loop_s: float  # seconds the frame loop took (tracking, animating, encoding)
 
 
-def _tracks(driving: Driving, limit: int | None) -> Iterator[tuple[np.ndarray, FaceTrack]]:
-    """Each driving frame with its face, tracked frame to frame and smoothed on the clip's own clock."""
+def _tracks(driving: Driving, limit: int | None) -> Iterator[tuple[float, np.ndarray, FaceTrack]]:
+    """Each driving frame with its time (seconds, the file's own timestamps where it has them, so a
+    variable frame rate is kept) and its face, tracked frame to frame and smoothed on that clock."""
     with driving.make_source() as source, FaceTracker(TrackerOptions(static=False)) as tracker:
         index = 0
+        t_last = -1.0
         while limit is None or index < limit:
             image = source.read()
             if image is None:
                 return
-            yield image, tracker.track(image, t=index / driving.fps)
+            t = source.frame_time
+            if t is None or t <= t_last:  # no timestamp (the demo), or one that does not move on
+                t = index / driving.fps if t_last < 0 else t_last + 1.0 / driving.fps
+            t_last = t
+            yield t, image, tracker.track(image, t=t)
             index += 1
 
 
@@ -101,7 +110,7 @@ def render_clip(
             )
         # The neutral pose comes from a tracking run identical to the render's, so the output at that
         # frame is the avatar at rest exactly.
-        *_, (image, track) = _tracks(driving, limit=neutral_frame + 1)
+        *_, (_, image, track) = _tracks(driving, limit=neutral_frame + 1)
         if not track.found:
             raise NoFaceError(f"no face in driving frame {neutral_frame}: choose another --neutral-frame")
         engine.calibrate(image, track)
@@ -111,33 +120,39 @@ def render_clip(
     height, width = engine.output_shape
     channels = samples.shape[1] if samples is not None else 1
     frames = lost = 0
+    audio_done = 0  # samples written so far
+    t_start = time.monotonic()
     # crf 18: a rendered clip is kept and shared, so it gets better quality than a live recording.
     with Mp4Writer(
         out, (width, height), driving.fps, audio_rate=rate, audio_channels=channels, crf=18
     ) as writer:
-        for image, track in _tracks(driving, limit=driving.length or 1 << 31):
-            writer.write_video(engine.animate(image, track), t=frames / driving.fps)
+        for t, image, track in _tracks(driving, limit=driving.length or 1 << 31):
+            writer.write_video(engine.animate(image, track), t=t)
             if samples is not None and rate is not None:
-                # Sound goes in step with the picture, a frame's worth at a time, so the file interleaves.
-                start = round(frames * rate / driving.fps)
-                end = round((frames + 1) * rate / driving.fps)
-                if start < len(samples):
-                    writer.write_audio(samples[start:end], t=start / rate)
+                # Sound goes in step with the picture, up to this frame's time, so the file interleaves;
+                # each block is stamped with its own time, so sound and picture keep the driver's timing.
+                end = min(round(t * rate), len(samples))
+                if end > audio_done:
+                    writer.write_audio(samples[audio_done:end], t=audio_done / rate)
+                    audio_done = end
             frames += 1
             lost += not track.found
             if progress is not None:
                 progress(frames, max(driving.length, frames))
         if frames == 0 or lost == frames:
             writer.discard()  # nothing worth keeping: ``out`` is left as it was
-        elif samples is not None and rate is not None:
-            tail = round(frames * rate / driving.fps)
-            if tail < len(samples):
-                writer.write_audio(samples[tail:], t=tail / rate)
+        elif samples is not None and rate is not None and audio_done < len(samples):
+            writer.write_audio(samples[audio_done:], t=audio_done / rate)
+        loop_s = time.monotonic() - t_start
     if frames == 0 or lost == frames:
         what = "no frames" if frames == 0 else "no face in any frame"
         raise InputError(f"{driving.name}: {what}; nothing was written")
     if lost:
         logger.info("driver's face lost in %d of %d frames: kept the last good output", lost, frames)
     return RenderReport(
-        frames=frames, fps=driving.fps, frames_without_face=lost, has_audio=samples is not None
+        frames=frames,
+        fps=driving.fps,
+        frames_without_face=lost,
+        has_audio=samples is not None,
+        loop_s=loop_s,
     )

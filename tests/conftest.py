@@ -19,6 +19,12 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 MEDIA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Logs of the runs tests start go to a temporary state folder, not the user's."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+
+
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
     """``../shared/media``: real portraits and a real driving clip (never copied into the repo)."""

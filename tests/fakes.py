@@ -37,7 +37,7 @@ class EventLog:
         with self._cond:
             return [e for e in self.events if isinstance(e, kind)]
 
-    def wait_for(self, predicate: Callable[[object], bool], timeout: float = 15.0, count: int = 1) -> object:
+    def wait_for(self, predicate: Callable[[object], bool], timeout: float = 60.0, count: int = 1) -> object:
         """The ``count``-th event matching ``predicate``; fails the test after ``timeout`` seconds."""
 
         def matches() -> list[object]:
@@ -71,7 +71,7 @@ class VirtualCameraLog:
     sent: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+    def wait_for(self, count: int, timeout: float = 60.0) -> bool:
         """Wait until ``count`` frames were sent (True) or ``timeout`` passed (False)."""
         deadline = time.monotonic() + timeout
         while True:

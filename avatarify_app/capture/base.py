@@ -38,6 +38,12 @@ class Source(abc.ABC):
     def fps(self) -> float:
         """Frames per second the source delivers (or should be read at, when not ``paced``)."""
 
+    @property
+    def frame_time(self) -> float | None:
+        """Seconds from the start of the stream of the frame ``read()`` returned last, when the source
+        knows it (a file's presentation time, variable frame rate included); None when it does not."""
+        return None
+
     @abc.abstractmethod
     def open(self) -> None:
         """Open the device or file. Raises ``DeviceError`` or ``InputError``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,7 @@ class VideoFileSource(Source):
         self._capture: cv2.VideoCapture | None = None
         self._fps = 30.0
         self.frame_count = 0  # frames in the file, as its header says (known once open)
+        self._frame_time: float | None = None
 
     @property
     def name(self) -> str:
@@ -34,6 +36,11 @@ class VideoFileSource(Source):
     @property
     def fps(self) -> float:
         return self._fps
+
+    @property
+    def frame_time(self) -> float | None:
+        """The last frame's presentation time in the file (seconds), as the demuxer gives it."""
+        return self._frame_time
 
     def open(self) -> None:
         self.close()
@@ -54,13 +61,26 @@ class VideoFileSource(Source):
             raise InputError(f"{self.path}: the video is not open")
         ok, image_bgr = self._capture.read()
         if not ok and self.loop:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, image_bgr = self._capture.read()
+            ok, image_bgr = self._rewind()
         if not ok:
             if self.loop:
                 raise InputError(f"{self.path}: no frame could be decoded")
             return None
+        msec = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        self._frame_time = msec / 1000.0 if math.isfinite(msec) and msec >= 0 else None
         return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+    def _rewind(self) -> tuple[bool, np.ndarray]:
+        """Start again from the first frame. Seeking fails on some files (a one-frame clip): those are
+        opened again instead."""
+        assert self._capture is not None
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        ok, image_bgr = self._capture.read()
+        if not ok:
+            self._capture.release()
+            self._capture = cv2.VideoCapture(str(self.path))
+            ok, image_bgr = self._capture.read()
+        return ok, image_bgr
 
     def close(self) -> None:
         if self._capture is not None:

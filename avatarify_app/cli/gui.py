@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avatarify_app.cli.options import non_negative_int, positive_float
 from avatarify_app.errors import InputError
 
 
@@ -25,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # For tests and tools/screenshot.py: keep settings in an ini file, capture the window, quit.
     parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--screenshot-frames", type=int, default=30, help=argparse.SUPPRESS)
-    parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot-frames", type=non_negative_int, default=30, help=argparse.SUPPRESS)
+    parser.add_argument("--quit-after", type=positive_float, metavar="S", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -38,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
     require_display()  # before the heavy imports: the message must come quickly
     if args.avatar is not None and not args.avatar.is_file():
         raise InputError(f"{args.avatar}: no such image file")
-    if args.quit_after is not None and args.quit_after <= 0:
-        raise InputError(f"--quit-after must be a positive number of seconds, got {args.quit_after}")
     from avatarify_app.gui.app import run_gui
 
     options = GuiOptions(

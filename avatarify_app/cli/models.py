@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from avatarify_app.modelstore import (
     MODELS_DIR_ENV,
     default_models_dir,
+    disk_error,
     fetch_model,
     find_entry,
     import_checkpoint,
@@ -37,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = actions.add_parser("list", parents=[common], help="the registry's checkpoints and their state")
     listing.add_argument("--no-verify", action="store_true", help="skip the md5 check (about 1 s per file)")
-    listing.set_defaults(func=run_list)
+    listing.set_defaults(func=_disk_errors_as_messages(run_list))
 
     importing = actions.add_parser(
         "import", parents=[common], help="check a checkpoint file you have and put it in the models folder"
@@ -46,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importing.add_argument("--name", help="which registry entry it is (default: found by md5 or file name)")
     importing.add_argument("--copy", action="store_true", help="copy even where a hard link is possible")
     importing.add_argument("--force", action="store_true", help="replace a different file of the same name")
-    importing.set_defaults(func=run_import)
+    importing.set_defaults(func=_disk_errors_as_messages(run_import))
 
     fetching = actions.add_parser(
         "fetch", parents=[common], help="download a checkpoint (resumes an interrupted download)"
@@ -54,7 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetching.add_argument("name", help="registry name, e.g. vox-adv-cpk")
     fetching.add_argument("--url", action="append", help="download from this address (repeatable)")
     fetching.add_argument("--force", action="store_true", help="download even if a good copy is present")
-    fetching.set_defaults(func=run_fetch)
+    fetching.set_defaults(func=_disk_errors_as_messages(run_fetch))
+
+
+def _disk_errors_as_messages(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Any ``OSError`` the model store did not word itself becomes one line naming the file."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except OSError as exc:
+            path = Path(exc.filename) if exc.filename else default_models_dir(args.models_dir)
+            raise disk_error("use", path, exc) from exc
+
+    return guarded
 
 
 def run_list(args: argparse.Namespace) -> int:

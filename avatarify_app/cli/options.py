@@ -1,13 +1,19 @@
-"""Argument types shared by the sub-commands: numbers are checked when the command line is parsed.
+"""Argument checks shared by the sub-commands: numbers are checked when the command line is parsed,
+output paths before anything is opened.
 
-A bad value stops the command before anything starts, with argparse's one-line usage error (exit 2).
+A bad value stops the command before anything starts, with a one-line message (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
+
+from avatarify_app.config import STRENGTH_RANGE
+from avatarify_app.errors import InputError
 
 
 def bounded_float(low: float, high: float) -> Callable[[str], float]:
@@ -40,6 +46,47 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse ``type`` accepting a whole number from 0 up (frame numbers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def check_output(out: Path, option: str, inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that would destroy something: raises ``InputError`` (one line, exit 2) before
+    anything is opened or written.
+
+    ``out`` must end in ``.mp4`` (the writer makes MP4 whatever the name says), must not be a folder,
+    and must not be one of the command's inputs (``inputs``: option name -> path), compared by the
+    resolved path and, where both exist, by ``os.path.samefile`` (hard links, bind mounts).
+    """
+    if out.suffix.lower() != ".mp4":
+        hint = out.with_name(out.name + ".mp4") if not out.suffix else out.with_suffix(".mp4")
+        raise InputError(f"{out}: {option} writes an MP4 video; give a name ending in .mp4, e.g. {hint}")
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give {option} a file name ending in .mp4")
+    for name, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise InputError(
+                f"{out}: {option} names the same file as {name}, which would be overwritten; "
+                "choose another output name"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:  # unreadable or looping links: judge by the names
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 REGIONS = (("eyes", "lids, brows, gaze"), ("mouth", "lips, jaw, cheeks"), ("head", "position, size, roll"))
 
 
@@ -51,4 +98,6 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
         "the avatar's neutral state, 1 = as the driver (default), 2 = double",
     )
     for name, parts in REGIONS:
-        group.add_argument(f"--{name}", type=bounded_float(0.0, 2.0), default=1.0, metavar="S", help=parts)
+        group.add_argument(
+            f"--{name}", type=bounded_float(*STRENGTH_RANGE), default=1.0, metavar="S", help=parts
+        )

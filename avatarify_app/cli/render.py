@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import glob
 import sys
 import time
 from pathlib import Path
 
-from avatarify_app.cli.options import add_region_options
+from avatarify_app.cli.options import add_region_options, bounded_float, check_output, non_negative_int
+from avatarify_app.cli.stopping import Interrupted
+from avatarify_app.config import STRENGTH_RANGE
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
+from avatarify_app.errors import OutputError
 from avatarify_app.pipeline.avatars import default_avatar, load_image
 from avatarify_app.rendering import Driving, render_clip
 
@@ -24,7 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--driving", type=Path, help="driving video with a face")
     source.add_argument("--demo", action="store_true", help="use the built-in demo motion")
-    parser.add_argument("--out", type=Path, required=True, help="output MP4 file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output MP4 file (must end in .mp4 and differ from every input; an existing file is "
+        "replaced only once the new one is complete)",
+    )
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
     parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
@@ -34,43 +45,110 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--neutral-frame",
-        type=int,
+        type=non_negative_int,
         metavar="N",
-        help="driving frame with the neutral pose (default: first face)",
+        help="driving frame with the neutral pose, counted from 0 (default: first face)",
     )
-    parser.add_argument("--strength", type=float, default=1.0, help="expression strength (default: 1.0)")
+    parser.add_argument(
+        "--strength",
+        type=bounded_float(*STRENGTH_RANGE),
+        default=1.0,
+        metavar="S",
+        help=f"expression strength, 0 (none) to {STRENGTH_RANGE[1]:g} (exaggerated); 1 = as the driver "
+        "(default: 1.0)",
+    )
     add_region_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar_path = args.avatar or default_avatar()
+    inputs = {"--driving": args.driving, "--avatar": avatar_path, "--checkpoint": args.checkpoint}
+    check_output(args.out, "--out", {**inputs, "--config": args.config})
+    driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
     regions = {"eyes": args.eyes, "mouth": args.mouth, "head": args.head}
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength, **regions)
     engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
+    started = time.time()
+    progress = _ProgressBar()
     try:
         engine.set_avatar(avatar)
-        started = time.monotonic()
-        report = render_clip(
-            engine, driving, args.out, neutral_frame=args.neutral_frame, progress=_ProgressBar()
-        )
+        report = render_clip(engine, driving, args.out, neutral_frame=args.neutral_frame, progress=progress)
+    except Interrupted as exc:
+        progress.stop()
+        where = _left_behind(args.out, started, progress.done)
+        print(f"avatarify: render stopped by {exc} {_done(progress.done, driving)}; {where}", file=sys.stderr)
+        return 128 + exc.signum
+    except OutputError as exc:
+        progress.stop()
+        if not _disk_full(exc):
+            raise
+        # Said by the render itself: how far it got and what is on disk (the writer's words are
+        # about a file it was writing, not about what a render leaves behind).
+        where = _left_behind(args.out, started, progress.done)
+        raise OutputError(
+            f"{args.out}: no room left for the output ({_no_room(exc)}); the render stopped "
+            f"{_done(progress.done, driving)}; {where}"
+        ) from exc
     finally:
         engine.close()
-    elapsed = time.monotonic() - started
     lost = (
         f", face lost in {report.frames_without_face} (kept the last output)"
         if report.frames_without_face
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
+    short = (
+        f"; the driving clip stopped decoding after {report.frames} of its {driving.length} frames "
+        "(is the file damaged?)"
+        if report.frames < 0.9 * driving.length
+        else ""
+    )
+    print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}{short}")
     print(
-        f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost} "
-        f"({report.frames / max(elapsed, 1e-6):.1f} frames/s)"
+        f"frame loop: {report.frames} frames in {report.loop_s:.1f} s "
+        f"({report.frames / max(report.loop_s, 1e-6):.1f} frames/s)"
     )
     return 0
+
+
+def _done(frames: int, driving: Driving) -> str:
+    return f"after {frames} of {driving.length} frames" if frames else "before the first frame"
+
+
+_NO_ROOM = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "over the disk quota",
+    errno.EFBIG: "file size limit",
+}
+
+
+def _disk_full(exc: OutputError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in _NO_ROOM
+
+
+def _no_room(exc: OutputError) -> str:
+    cause = exc.__cause__
+    return _NO_ROOM[cause.errno] if isinstance(cause, OSError) and cause.errno in _NO_ROOM else "disk full"
+
+
+def _left_behind(out: Path, since: float, frames: int) -> str:
+    """What a render that stopped early left, as the files show it: the writer keeps an incomplete file
+    under a name that says so (or the output's own name), or removes it."""
+    candidates = [out, *sorted(out.parent.glob(f"{glob.escape(out.stem)}*partial*"))]
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime >= since - 1.0:
+                if frames == 0:
+                    return f"{path} holds no frames (delete it)"
+                return f"the frames rendered so far are in {path} (incomplete)"
+        except OSError:
+            continue
+    kept = " (the file that was there is unchanged)" if out.exists() else ""
+    return f"nothing was written to {out}{kept}"
 
 
 class _ProgressBar:
@@ -80,8 +158,17 @@ class _ProgressBar:
         self.width = width
         self._started = time.monotonic()
         self._drawn = 0.0
+        self._open = False  # a bar is on the terminal's last line
+        self.done = 0
+
+    def stop(self) -> None:
+        """End the bar's line (before another message)."""
+        if self._open:
+            sys.stderr.write("\n")
+            self._open = False
 
     def __call__(self, done: int, total: int) -> None:
+        self.done = done
         now = time.monotonic()
         if not sys.stderr.isatty() or (done < total and now - self._drawn < 0.1):
             return
@@ -90,6 +177,7 @@ class _ProgressBar:
         rate = done / max(now - self._started, 1e-6)
         bar = "#" * filled + "-" * (self.width - filled)
         sys.stderr.write(f"\rrendering [{bar}] {done}/{total} frames, {rate:.1f} frames/s")
+        self._open = True
         if done >= total:
-            sys.stderr.write("\n")
+            self.stop()
         sys.stderr.flush()

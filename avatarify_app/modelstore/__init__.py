@@ -12,6 +12,7 @@ from avatarify_app.modelstore.registry import (
     app_root,
     default_models_dir,
     default_registry_path,
+    disk_error,
     find_entry,
     load_registry,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "check_loadable",
     "default_models_dir",
     "default_registry_path",
+    "disk_error",
     "fetch_model",
     "file_md5",
     "find_entry",

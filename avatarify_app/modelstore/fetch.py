@@ -24,7 +24,7 @@ from pathlib import Path
 
 from avatarify_app import __version__
 from avatarify_app.errors import AvatarifyError, CheckpointError, InputError
-from avatarify_app.modelstore.registry import ModelEntry
+from avatarify_app.modelstore.registry import ModelEntry, disk_error
 from avatarify_app.modelstore.verify import check_loadable, file_md5, inspect_model
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,14 @@ class _Retry(Exception):
 
 class _GiveUp(Exception):
     """This address will not give the file (HTTP error, bad address, wrong contents)."""
+
+
+class _DiskError(Exception):
+    """The part file cannot be written (read-only folder, full disk): no address can help."""
+
+    def __init__(self, doing: str, path: Path, error: OSError) -> None:
+        super().__init__(f"cannot {doing} {path}: {error}")
+        self.doing, self.path, self.error = doing, path, error
 
 
 def part_path(dest: Path) -> Path:
@@ -103,7 +111,10 @@ def fetch_model(
             f"no download address is known for {entry.name}: download {entry.file} yourself, then run "
             f"`avatarify models import PATH` (or give an address with --url)"
         )
-    models_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error("create the models folder", models_dir, exc) from exc
     part = part_path(dest)
     failures: list[str] = []
     for url in addresses:
@@ -111,10 +122,14 @@ def fetch_model(
         try:
             _download(url, part, on_progress, timeout_s, attempts)
             _verify(entry, part, dest, url, root)
+            os.replace(part, dest)
         except _GiveUp as exc:
             failures.append(f"{url}: {exc}")
             continue
-        os.replace(part, dest)
+        except _DiskError as exc:  # the models folder, not the address: no other address helps
+            raise disk_error(exc.doing, exc.path, exc.error) from exc.error
+        except OSError as exc:
+            raise disk_error("write", part, exc) from exc
         logger.info("downloaded %s from %s", dest, url)
         return FetchResult(entry, dest, url, resumed_from)
     kept = f"; {part.stat().st_size} bytes are kept in {part} for the next try" if part.exists() else ""
@@ -164,7 +179,11 @@ def _transfer_once(url: str, part: Path, on_progress: ProgressCallback | None, t
     with response:
         start, total = _response_span(response, offset)
         done = start
-        with part.open("r+b" if part.exists() else "wb") as f:
+        try:
+            f = part.open("r+b" if part.exists() else "wb")
+        except OSError as exc:
+            raise _DiskError("write", part, exc) from exc
+        with f:
             f.seek(start)
             f.truncate()
             if on_progress is not None:
@@ -179,7 +198,10 @@ def _transfer_once(url: str, part: Path, on_progress: ProgressCallback | None, t
                     raise _Retry(f"connection lost after {done} bytes: {exc}") from exc
                 if not chunk:
                     break
-                f.write(chunk)
+                try:
+                    f.write(chunk)
+                except OSError as exc:
+                    raise _DiskError("write", part, exc) from exc
                 done += len(chunk)
                 if on_progress is not None:
                     on_progress(done, total)

@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from avatarify_app.errors import CheckpointError, InputError, OutputError
-from avatarify_app.modelstore.registry import ModelEntry, find_entry
+from avatarify_app.errors import CheckpointError, InputError
+from avatarify_app.modelstore.registry import ModelEntry, disk_error, find_entry
 from avatarify_app.modelstore.verify import check_loadable, file_md5
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,38 @@ def import_checkpoint(
     source = Path(source).expanduser()
     if not source.is_file():
         raise InputError(f"{source}: no such file")
-    md5 = file_md5(source)
+    # The folder is checked first: a read-only one is reported before seconds of loading the weights.
+    models_dir = Path(models_dir)
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error("create the models folder", models_dir, exc) from exc
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=".import.", suffix=".tmp")
+    except OSError as exc:
+        raise disk_error("write in", models_dir, exc) from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        return _import(source, models_dir, tmp, entries, name, copy, force, root)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _import(
+    source: Path,
+    models_dir: Path,
+    tmp: Path,
+    entries: tuple[ModelEntry, ...],
+    name: str | None,
+    copy: bool,
+    force: bool,
+    root: Path | None,
+) -> ImportResult:
+    try:
+        md5 = file_md5(source)
+    except OSError as exc:
+        raise disk_error("read", source, exc, reading=True) from exc
     entry = _choose_entry(source, md5, entries, name)
     if entry.md5 is not None and md5 == entry.md5:
         verdict = Verdict.MD5
@@ -70,17 +101,19 @@ def import_checkpoint(
             raise CheckpointError(f"{source} was not imported: {exc}") from exc
         verdict = Verdict.LOADED if entry.md5 is None else Verdict.LOADED_MD5_DIFFERS
 
-    models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
     dest = models_dir / entry.file
     if dest.exists():
         if _same_file(source, dest):
             return ImportResult(entry, dest, md5, verdict, "already present")
-        if not force and file_md5(dest) == md5:
+        try:
+            same = file_md5(dest) == md5
+        except OSError as exc:
+            raise disk_error("read", dest, exc) from exc
+        if not force and same:
             return ImportResult(entry, dest, md5, verdict, "already present")
         if not force:
             raise InputError(f"{dest} already exists and differs from {source}: pass --force to replace it")
-    method = _place(source, dest, copy)
+    method = _place(source, tmp, dest, copy)
     logger.info("imported %s as %s (%s, %s)", source, dest, method, verdict.value)
     return ImportResult(entry, dest, md5, verdict, method)
 
@@ -108,11 +141,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _place(source: Path, dest: Path, copy: bool) -> str:
-    """Link or copy ``source`` to a temporary name beside ``dest``, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+def _place(source: Path, tmp: Path, dest: Path, copy: bool) -> str:
+    """Link or copy ``source`` to ``tmp`` (a temporary name beside ``dest``), then rename it into place."""
     try:
         method = "copy"
         if not copy:
@@ -126,6 +156,5 @@ def _place(source: Path, dest: Path, copy: bool) -> str:
             shutil.copyfile(source, tmp)
         os.replace(tmp, dest)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+        raise disk_error("write", dest, exc) from exc
     return method

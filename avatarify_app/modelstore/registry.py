@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 
 from avatarify_app.config import app_root, user_data_dir
-from avatarify_app.errors import AvatarifyError
+from avatarify_app.errors import AvatarifyError, InputError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,30 @@ _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 class RegistryError(AvatarifyError):
     """The registry file is missing or malformed, or names no such model."""
+
+
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the disk is read-only",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.ENOTDIR: "part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def disk_error(doing: str, path: Path, exc: OSError, *, reading: bool = False) -> AvatarifyError:
+    """One sentence for an ``OSError`` while ``doing`` something with ``path``: an ``InputError`` when
+    ``reading`` the user's file, else an ``OutputError`` that suggests another models folder."""
+    reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    if reading:
+        return InputError(f"cannot {doing} {path}: {reason}")
+    return OutputError(
+        f"cannot {doing} {path}: {reason}; choose a models folder you can write with --models-dir "
+        f"or ${MODELS_DIR_ENV}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +69,23 @@ def check_loadable(path: Path, config: Path | None = None) -> None:
         _read_parts(Path(path))
         return
     if config is not None and Path(config).is_file():
-        fomm_checkpoint.load_checkpoint(Path(path), Path(config))
+        networks = fomm_checkpoint.load_checkpoint(Path(path), Path(config))
+        _require_finite(Path(path), ((n, t) for net in networks for n, t in net.state_dict().items()))
     else:
-        fomm_checkpoint.read_checkpoint(Path(path))
+        parts = fomm_checkpoint.read_checkpoint(Path(path))
+        _require_finite(Path(path), ((n, t) for part in parts.values() for n, t in part.items()))
+
+
+def _require_finite(path: Path, tensors: Iterable[tuple[str, object]]) -> None:
+    """Refuse weights holding NaN or infinity: they load, then every frame comes out black."""
+    import torch
+
+    for name, value in tensors:
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(
+                f"{path.name} holds NaN or infinite weights ({name}): the file is damaged; "
+                "download or copy it again"
+            )
 
 
 def _read_parts(path: Path) -> None:
@@ -96,3 +110,4 @@ def _read_parts(path: Path) -> None:
             raise CheckpointError(
                 f"{path.name} has no {part!r} state dict (found: {found}): is it a FOMM vox checkpoint?"
             )
+    _require_finite(path, ((n, t) for part in REQUIRED_PARTS for n, t in data[part].items()))

@@ -94,6 +94,9 @@ class CaptureStage(Stage):
             self._close_source()
             self._post(MessageLevel.INFO, f"{source.name} has ended.", key="camera")
             return
+        if self._failing:  # back only once it delivers again: a source that opens but fails stays quiet
+            self._post(MessageLevel.INFO, f"{as_sentence(source.name)} is working again.", key="camera")
+            self._failing, self._backoff = False, BACKOFF_FIRST_S
         frame = Frame(image=image, index=self._index, t_capture=time.monotonic())
         self._index += 1
         self._stats.count_input()
@@ -112,10 +115,6 @@ class CaptureStage(Stage):
             return
         self._source = source
         self._t_next = time.monotonic()
-        self._backoff = BACKOFF_FIRST_S
-        if self._failing:
-            self._post(MessageLevel.INFO, f"{as_sentence(source.name)} is working again.", key="camera")
-        self._failing = False
 
     def _lost(self, exc: AvatarifyError) -> None:
         """The source failed to open or stopped: tell the user once, wait, then try again."""

@@ -143,9 +143,13 @@ class InferenceStage(Stage):
         self._report(lambda: self._load_engine(settings.engine, settings.checkpoint), key="engine")
         if self._engine is None and settings.engine != "mesh":
             self._report(lambda: self._load_engine("mesh", None), key="engine")
+            if self._engine is not None:  # after the error: the window shows both, the CLI stops at it
+                self._post(MessageLevel.INFO, "Using the mesh engine instead.", key="engine")
         self._report(lambda: self._load_avatar(settings.avatar), key="avatar")
         if self._avatar is None and settings.avatar is not None:
             self._report(lambda: self._load_avatar(None), key="avatar")
+            if self._avatar is not None:
+                self._post(MessageLevel.INFO, "Showing the bundled avatar instead.", key="avatar")
         self.ready.set()
 
     def _apply(self, command: object) -> None:

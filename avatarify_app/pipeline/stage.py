@@ -128,9 +128,11 @@ class Stage(abc.ABC):
 
 
 def as_sentence(text: str) -> str:
-    """``text`` with a capital first letter and a full stop, for the status line."""
+    """``text`` with a capital first letter and a full stop, for the status line. A first word that is
+    not a plain word (a file name such as ``me.jpg``) keeps its spelling."""
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    if text.split()[0].isalpha():
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

@@ -1,7 +1,12 @@
 """``avatarify render`` end to end: real MediaPipe, real mp4 files written and read back."""
 
+import os
+import resource
+import signal
 import subprocess
 import sys
+import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -173,3 +178,250 @@ def test_full_framing_of_an_odd_sized_avatar_renders(tmp_path, media_dir, crop):
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert _psnr(first[:height, :width], image) > 25  # the avatar's picture, nothing cut
     assert_regular_mp4(out, fps=30)
+
+
+def _main(*args: str) -> int:
+    from avatarify_app.cli import main
+
+    return main(list(args))
+
+
+AUDIO_RATE = 48000
+BEEP_FRAME = 25  # the driver's sound has a beep starting at this frame's time
+
+
+def _vfr_driver(path: Path, driving_video: Path) -> list[float]:
+    """40 real face frames at a variable rate (1/30 s steps, then 1/10 s, then 1/60 s), with silent
+    sound and a 1 kHz beep from frame ``BEEP_FRAME``'s time on. Returns the frames' times."""
+    with av.open(str(driving_video)) as source:
+        faces = [
+            f.to_ndarray(format="rgb24") for _, f in zip(range(40), source.decode(video=0), strict=False)
+        ]
+    steps = [1 / 30] * 12 + [1 / 10] * 12 + [1 / 60] * 16
+    times = [round(sum(steps[:i]) * 1000) / 1000 for i in range(40)]
+    n_audio = round((times[-1] + 0.5) * AUDIO_RATE)
+    sound = np.zeros(n_audio, np.float32)
+    beep = round(times[BEEP_FRAME] * AUDIO_RATE)
+    sound[beep : beep + 4800] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(4800) / AUDIO_RATE)
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = faces[0].shape[1], faces[0].shape[0], "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+        audio = out.add_stream("aac", rate=AUDIO_RATE)
+        audio.layout = "mono"
+        for t, face in zip(times, faces, strict=True):
+            frame = av.VideoFrame.from_ndarray(face, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for start in range(0, n_audio, 1024):
+            block = sound[start : start + 1024][None]
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in [*video.encode(None), *audio.encode(None)]:
+            out.mux(packet)
+    return times
+
+
+def _frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(f.time) for f in container.decode(video=0)]
+
+
+def _beep_time(path: Path) -> float:
+    """When the sound first gets loud (seconds, on the file's clock)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            samples = frame.to_ndarray()[0]
+            loud = np.flatnonzero(np.abs(samples) > 0.2)
+            if len(loud):
+                return float(frame.time) + loud[0] / frame.sample_rate
+    raise AssertionError(f"no beep in {path}")
+
+
+def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(tmp_path, media_dir, driving_video):
+    driver = tmp_path / "vfr.mp4"
+    _vfr_driver(driver, driving_video)
+    driver_times = _frame_times(driver)  # as a player reads them back
+    out = tmp_path / "out.mp4"
+    result = _avatarify(
+        "render", "--avatar", str(media_dir / "avatar_mona_lisa.jpg"), "--driving", str(driver),
+        "--out", str(out), "--size", "256",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    out_times = _frame_times(out)
+    assert len(out_times) == len(driver_times) == 40
+    # Every frame within a frame of the driver's time (re-timing to the average rate put some 0.4 s
+    # off), and the steps between frames kept to the millisecond. (The writer's MP4 shifts all but the
+    # first frame, and the sound, by the AAC encoder's 21 ms priming.)
+    assert max(abs(a - b) for a, b in zip(out_times, driver_times, strict=True)) < 1 / 30
+    assert np.abs(np.diff(out_times[1:]) - np.diff(driver_times[1:])).max() < 0.002
+    # The sound stays where it was relative to the pictures: the beep starts at frame BEEP_FRAME.
+    driver_lag = _beep_time(driver) - driver_times[BEEP_FRAME]
+    out_lag = _beep_time(out) - out_times[BEEP_FRAME]
+    assert abs(out_lag - driver_lag) < 1 / 60
+
+
+def test_render_ends_with_the_frame_loop_figures(tmp_path):
+    out = tmp_path / "demo.mp4"
+    result = _avatarify("render", "--demo", "--out", str(out), "--size", "256")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith(f"wrote {out}: 375 frames at 30 fps")
+    assert lines[-1].startswith("frame loop: 375 frames in ")
+    assert lines[-1].endswith(" frames/s)")
+    assert result.stdout.count("wrote") == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--strength", "nan", "nan is outside 0 to 2"),
+        ("--strength", "inf", "inf is outside 0 to 2"),
+        ("--strength", "1e9", "1e9 is outside 0 to 2"),
+        ("--strength", "-0.5", "-0.5 is outside 0 to 2"),
+        ("--strength", "lots", "'lots' is not a number"),
+        ("--neutral-frame", "-1", "-1 must be 0 or more"),
+        ("--neutral-frame", "1.5", "'1.5' is not a whole number"),
+    ],
+)
+def test_numeric_options_are_checked_before_anything_starts(option, value, expected, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(SystemExit) as stopped:
+        _main("render", "--demo", "--out", str(out), option, value)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert option in err[0]
+    assert expected in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["driving", "driving_by_other_name", "avatar_hard_link", "avatar_symlink"])
+def test_out_never_overwrites_an_input(case, tmp_path, media_dir, driving_video, capsys):
+    driving = tmp_path / "driving.mp4"
+    driving.write_bytes(driving_video.read_bytes())
+    avatar = tmp_path / "me.jpg"
+    avatar.write_bytes((media_dir / "avatar_mona_lisa.jpg").read_bytes())
+    out = {
+        "driving": driving,
+        "driving_by_other_name": tmp_path / "sub" / ".." / "driving.mp4",
+        "avatar_hard_link": tmp_path / "me.mp4",
+        "avatar_symlink": tmp_path / "link.mp4",
+    }[case]
+    (tmp_path / "sub").mkdir()
+    if case == "avatar_hard_link":
+        os.link(avatar, out)
+    elif case == "avatar_symlink":
+        out.symlink_to(avatar)
+    before = {p: p.read_bytes() for p in (driving, avatar)}
+
+    assert _main("render", "--avatar", str(avatar), "--driving", str(driving), "--out", str(out)) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "names the same file as --" in err[0]
+    assert "choose another output name" in err[0]
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        {"driving.mp4", "me.jpg", "sub", *([out.name] if case.startswith("avatar") else [])}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("out.avi", "out.mp4"), ("out", "out.mp4"), ("clip.gif", "clip.mp4")]
+)
+def test_out_must_be_named_mp4(name, expected, tmp_path, capsys):
+    assert _main("render", "--demo", "--out", str(tmp_path / name)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"avatarify: {tmp_path / name}: --out writes an MP4 video; give a name ending in .mp4, "
+        f"e.g. {tmp_path / expected}"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_signal_stops_the_render_and_says_what_was_kept(tmp_path):
+    out = tmp_path / "demo.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "avatarify_app", "render", "--demo", "--out", str(out), "--size", "256"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # Frames are being written once the output (or the writer's temporary file) holds a fragment.
+        while not any(p.stat().st_size > 20_000 for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    lines = [line for line in err.splitlines() if line.startswith("avatarify")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("avatarify: render stopped by SIGTERM after ")
+    assert " of 375 frames; " in lines[0]
+    assert "Traceback" not in err
+    if "(incomplete)" in lines[0]:  # the partial file it names plays
+        kept = Path(lines[0].split(" are in ")[1].removesuffix(" (incomplete)"))
+        assert _frames(kept)
+
+
+def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_video):
+    """Damaged packets in the driver: the decoder's complaints stay off the console."""
+    clip = tmp_path / "video_only.mp4"
+    with av.open(str(driving_video)) as source, Mp4Writer(clip, (480, 480), 30) as writer:
+        for frame in source.decode(video=0):
+            writer.write_video(frame.to_ndarray(format="rgb24"))
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(3)
+    for at in rng.integers(len(data) // 5, len(data) * 3 // 4, 40):  # the middle of the picture data
+        data[at : at + 30] = rng.integers(0, 256, 30, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    result = _avatarify("render", "--driving", str(damaged), "--out", str(out), "--size", "256")
+    console = result.stdout + result.stderr
+    assert "[h264 @" not in console
+    assert "error while decoding" not in console
+    assert "Traceback" not in result.stderr
+    if result.returncode == 0:
+        assert result.stdout.startswith(f"wrote {out}")
+    else:
+        assert result.returncode == 2
+        assert len([line for line in result.stderr.splitlines() if line.startswith("avatarify")]) == 1
+
+
+def _no_room_for_files_over(limit: int) -> None:
+    """In the child: writes past ``limit`` bytes fail with EFBIG, as on a disk that is full."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_mid_render_is_said_truthfully(tmp_path):
+    """(The writer's own tests cover a disk full before the first frame; here the log file must fit.)"""
+    limit = 300_000
+    out = tmp_path / "out.mp4"
+    result = subprocess.run(
+        [sys.executable, "-m", "avatarify_app", "render", "--demo", "--out", str(out), "--size", "256"],
+        capture_output=True, text=True, timeout=300, preexec_fn=lambda: _no_room_for_files_over(limit),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("avatarify")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"avatarify: {out}: no room left for the output (file size limit); the render stopped after "
+    )
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    (partial,) = tmp_path.glob("out.*.partial.mp4")
+    assert str(partial) in lines[0]
+    assert _frames(partial)

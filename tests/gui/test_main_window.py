@@ -26,7 +26,7 @@ from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.avatars import bundled_avatars
 from avatarify_app.pipeline.controller import NO_CAMERA_TEXT
-from avatarify_app.pipeline.events import Metrics
+from avatarify_app.pipeline.events import Calibrated, FramesReady, Metrics
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
 from tests.mp4check import assert_regular_mp4
@@ -81,9 +81,19 @@ def test_auto_calibration_when_the_pose_matches(qtbot, make_window, live_setting
     astronaut = next(p for p in bundled_avatars() if p.stem == "astronaut")
     window = make_window(dataclasses.replace(live_settings, source=SourceSpec(kind="demo"), avatar=astronaut))
     wait_for_frames(qtbot, window)
-    with qtbot.waitSignal(window.bridge.calibrated, timeout=20_000):
+    # The pipeline decides: the frame that made it calibrate is the last one before Calibrated (both
+    # come from the inference thread, in order).
+    events: list = []
+    window.controller.subscribe(
+        lambda event: events.append(event) if isinstance(event, FramesReady | Calibrated) else None
+    )
+    with qtbot.waitSignal(window.bridge.calibrated, timeout=60_000):
         window.calibration_panel.auto_check.setChecked(True)
-    assert window.calibration_panel.match >= 0.9
+    assert window.controller.settings.auto_calibrate is True
+    first = next(i for i, event in enumerate(events) if isinstance(event, Calibrated))
+    trigger = events[first - 1]
+    assert isinstance(trigger, FramesReady)
+    assert trigger.pose_match >= 0.9
 
 
 def test_switching_avatar_changes_the_output(qtbot, make_window) -> None:

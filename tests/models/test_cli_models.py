@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from avatarify_app.cli import main
 from avatarify_app.cli import models as models_cli
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.modelstore import MODELS_DIR_ENV
@@ -127,3 +128,29 @@ def test_a_user_error_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("avatarify: no download address is known for vox-cpk")
     assert result.stderr.count("\n") == 1
+
+
+SYS = Path("/sys")  # a folder nobody can create files in (sysfs), root included
+
+
+@pytest.mark.skipif(not SYS.is_dir(), reason="needs Linux's /sys")
+@pytest.mark.parametrize(
+    ("models_dir", "expected"),
+    [
+        (SYS, "cannot write in /sys: "),
+        (SYS / "avatarify-models", "cannot create the models folder /sys/avatarify-models: "),
+        (Path(__file__), "cannot create the models folder"),
+    ],
+    ids=["read-only folder", "folder that cannot be created", "a file as the folder"],
+)
+def test_import_into_a_folder_that_cannot_be_written_is_one_line(
+    models_dir: Path, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "vox-adv-cpk.pth.tar"
+    source.write_bytes(b"any bytes: the folder is refused before the file matters")
+    code = main(["models", "import", str(source), "--name", "vox-adv-cpk", "--models-dir", str(models_dir)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1, err
+    assert expected in err[0]
+    assert "--models-dir" in err[0]

@@ -169,3 +169,38 @@ def test_without_the_fomm_engine_the_fallback_check_reads_both_state_dicts(
     torch.save([1, 2], not_dict)
     with pytest.raises(CheckpointError, match="holds a list"):
         check_loadable(not_dict)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("with_config", [True, False], ids=["networks", "state dicts"])
+def test_weights_with_nan_or_inf_are_refused(
+    bad: float, with_config: bool, tmp_path: Path, fomm_checkpoint: Path, app_root: Path
+) -> None:
+    import torch
+
+    data = torch.load(fomm_checkpoint, map_location="cpu", weights_only=True)
+    name = next(k for k, v in data["generator"].items() if v.is_floating_point())
+    data["generator"][name].view(-1)[0] = bad
+    damaged = tmp_path / "tiny.pth.tar"
+    torch.save(data, damaged)
+    if not with_config:
+        (app_root / "models" / "tiny.yaml").unlink()  # only the state dicts can be read
+
+    with pytest.raises(CheckpointError, match="was not imported: .*NaN or infinite weights"):
+        import_checkpoint(damaged, tmp_path / "models", (tiny_entry(),), root=app_root)
+
+    assert not (tmp_path / "models" / "tiny.pth.tar").exists()
+
+
+def test_the_fallback_check_refuses_nan_weights_too(
+    tmp_path: Path, fomm_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setitem(sys.modules, "avatarify_app.engines.fomm.checkpoint", None)  # import fails
+    nan = tmp_path / "nan.pth.tar"
+    torch.save(
+        {"generator": {"w": torch.tensor([1.0, float("nan")])}, "kp_detector": {"v": torch.ones(2)}}, nan
+    )
+    with pytest.raises(CheckpointError, match=r"NaN or infinite weights \(w\)"):
+        check_loadable(nan)

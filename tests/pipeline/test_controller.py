@@ -4,7 +4,6 @@ tracking, and the real ``pyvirtualcam.Camera`` with an in-memory backend."""
 from __future__ import annotations
 
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,17 +47,19 @@ def _frames(count_after: int = 0):
     return lambda event: isinstance(event, FramesReady) and event.index >= count_after
 
 
-def test_clip_reaches_the_virtual_camera_in_order_at_a_steady_rate(
+def test_clip_reaches_the_virtual_camera_in_order(
     controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
 ) -> None:
+    """What reaches the camera, in what order; how fast and how steadily is bench/pipeline.py's job
+    (``output_fps``, ``output_interval_p5_p50_p95_ms``, ``stop_s``): no clock is read here."""
     controller = controller_factory(_settings(driving_video, media_dir))
     controller.start()
     assert vcam_log.wait_for(75), events.summary()
-    t_stop = time.monotonic()
-    controller.stop(timeout=1.0)
-    stop_s = time.monotonic() - t_stop
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=25)  # so more than 20 were fresh
+    assert vcam_log.wait_for(len(vcam_log.times) + 30)  # ... and reached the camera
+    controller.stop(timeout=30.0)
 
-    assert stop_s < 1.0, f"stop took {stop_s:.2f} s"
+    assert not [m for m in events.messages() if "Stopping took too long" in m], events.messages()
     assert controller.state is PipelineState.STOPPED
     assert [e.state for e in events.of(StateChanged)] == [
         PipelineState.STARTING, PipelineState.RUNNING, PipelineState.STOPPING, PipelineState.STOPPED,
@@ -68,8 +69,6 @@ def test_clip_reaches_the_virtual_camera_in_order_at_a_steady_rate(
     stamps = [frame_stamp(frame) for frame in vcam_log.frames]
     assert stamps == sorted(stamps), "frames reached the camera out of order"
     assert len(set(stamps)) > 20, "the camera got repeats only"
-    intervals = np.diff(vcam_log.times)
-    assert 0.8 / 30 < np.median(intervals) < 1.25 / 30, f"median interval {np.median(intervals):.4f} s"
     indices = [e.index for e in events.of(FramesReady)]
     assert indices == sorted(set(indices)), "the inference stage processed frames out of order"
     totals = controller.totals()

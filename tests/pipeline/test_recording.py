@@ -79,14 +79,17 @@ def test_recording_with_a_real_microphone_keeps_sound_and_picture_together(
     video_end, audio_end, frames = _stream_ends(path)
     assert audio_end is not None, "the file has no audio stream"
     assert abs(video_end - audio_end) < 0.1, f"video ends at {video_end:.3f} s, audio at {audio_end:.3f} s"
-    assert frames >= 4 * 30 * 0.9
+    # The frames span the time recorded (how many there are depends on how fast the machine is).
+    assert video_end >= 4.0 * 0.9, video_end
     result = read_audio(path)
     assert result is not None
     samples, rate = result
     middle = samples[len(samples) // 4 : 3 * len(samples) // 4]
     assert np.sqrt(np.mean(middle**2)) > 0.05, "the microphone did not hear the tone played into it"
     saved = [m for m in events.messages() if m.startswith("info: Saved")]
-    assert saved == [f"info: Saved {path} (4 s)."] or saved == [f"info: Saved {path} (5 s)."]
+    finished = [e for e in events.of(RecordingChanged) if e.path is None]
+    assert saved == [f"info: Saved {path} ({finished[-1].elapsed_s:.0f} s)."]
+    assert finished[-1].elapsed_s >= 4.0
 
 
 def test_recording_without_a_microphone_is_video_only(
@@ -103,7 +106,7 @@ def test_recording_without_a_microphone_is_video_only(
     assert "warning: Recording without sound: the default microphone was not found." in events.messages()
     video_end, audio_end, frames = _stream_ends(path)
     assert audio_end is None
-    assert frames >= 25
+    assert video_end >= 0.9, video_end
     assert read_audio(path) is None
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.images import blend_over, draw_face_overlay, qimage_from_rgb
@@ -15,17 +15,33 @@ from avatarify_app.pipeline.events import AvatarChanged, FramesReady, PipelineSt
 MIN_ZOOM, MAX_ZOOM, ZOOM_STEP = 1.0, 3.0, 0.25
 
 
-class ImagePane(QWidget):
-    """Shows one image scaled to fit (aspect kept, centred), a caption, and a hint while empty."""
+class ImagePane(QLabel):
+    """Shows one image scaled to fit (aspect kept, centred), a caption, and a hint while empty.
+
+    The picture is composed into a pixmap when something changes (a new image, the hint, the zoom, the
+    size) and the QLabel paints it in C++. No Python ``paintEvent``: an override that C++ calls 30
+    times a second per pane is the path on which PySide6 6.12.0 leaked references to None/True/False
+    until the interpreter aborted (docs/gui.md). Resizes still call ``resizeEvent``, rarely.
+    """
 
     def __init__(self, caption: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.caption = caption
         self.placeholder = "Starting…"
         self._image: QImage | None = None
-        self.zoom = 1.0
+        self._zoom = 1.0
+        self._canvas: QPixmap | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(200, 200)
+        self.setMinimumSize(200, 200)  # not the pixmap's size: the window must be free to shrink
+
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    @zoom.setter
+    def zoom(self, value: float) -> None:
+        self._zoom = value
+        self._compose()
 
     def image(self) -> QImage | None:
         """The image shown now (None before the first one)."""
@@ -33,21 +49,25 @@ class ImagePane(QWidget):
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
-        self.update()
+        self._compose()
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
-        self.update()
+        self._compose()
 
-    def sizeHint(self) -> QSize:  # noqa: N802  (Qt's name)
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt's name; asked by layouts, not per frame)
         return QSize(480, 480)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802  (Qt's name; not per frame)
+        super().resizeEvent(event)
+        self._compose()
 
     def source_rect(self) -> QRectF:
         """The part of the image shown: all of it, or its centre when ``zoom`` > 1."""
         if self._image is None or self._image.isNull():
             return QRectF()
         w, h = self._image.width(), self._image.height()
-        sw, sh = w / self.zoom, h / self.zoom
+        sw, sh = w / self._zoom, h / self._zoom
         return QRectF((w - sw) / 2, (h - sh) / 2, sw, sh)
 
     def image_rect(self) -> QRectF:
@@ -59,18 +79,31 @@ class ImagePane(QWidget):
         iw, ih = source.width() * k, source.height() * k
         return QRectF((self.width() - iw) / 2, (self.height() - ih) / 2, iw, ih)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt's name)
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(24, 24, 28))
+    def _compose(self) -> None:
+        """Draw the picture for the pane's current size into the label's pixmap.
+
+        One pixmap is painted over again for every frame and made anew only when the size changes:
+        PySide6 6.11.3 keeps a reference to None for every painter opened on a new paint device.
+        """
+        ratio = self.devicePixelRatioF()
+        size = QSize(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+        if self._canvas is None or self._canvas.size() != size:
+            self._canvas = QPixmap(size)
+            self._canvas.setDevicePixelRatio(ratio)
+        pixmap = self._canvas
+        rect = QRectF(0, 0, self.width(), self.height()).toRect()
+        painter = QPainter(pixmap)
+        painter.fillRect(rect, QColor(24, 24, 28))
         if self._image is not None and not self._image.isNull():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(self.image_rect(), self._image, self.source_rect())
         else:
             painter.setPen(QColor(170, 170, 180))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.placeholder)
         painter.setPen(QColor(235, 235, 240))
-        painter.drawText(self.rect().adjusted(10, 6, -10, -6), Qt.AlignmentFlag.AlignLeft, self.caption)
+        painter.drawText(rect.adjusted(10, 6, -10, -6), Qt.AlignmentFlag.AlignLeft, self.caption)
         painter.end()
+        self.setPixmap(pixmap)
 
 
 class PreviewPanel(QWidget):
@@ -106,7 +139,6 @@ class PreviewPanel(QWidget):
     def zoom_by(self, steps: int) -> None:
         """Magnify the camera preview by ``steps`` x 0.25 (negative: less), within 1-3."""
         self.camera_pane.zoom = min(max(self.zoom + steps * ZOOM_STEP, MIN_ZOOM), MAX_ZOOM)
-        self.camera_pane.update()
 
     def _on_avatar_changed(self, event: AvatarChanged) -> None:
         self._avatar_face = event.face
