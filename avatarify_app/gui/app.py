@@ -50,6 +50,8 @@ class GuiOptions:
     give up waiting for frames, exit status 1).
     ``demo``: drive the avatar with the demo motion whatever camera is saved.
     ``virtual_camera``: override the saved virtual-camera switch.
+    ``window_size``: ``"WxH"`` or ``"min"`` (the window's minimum size) instead of the saved geometry
+    (screenshots).
     """
 
     settings_file: Path | None = None
@@ -60,6 +62,7 @@ class GuiOptions:
     virtual_camera: bool | None = None
     avatar: Path | None = None
     log_file: Path | None = None
+    window_size: str | None = None
 
 
 def require_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> None:
@@ -122,6 +125,11 @@ def run_gui(options: GuiOptions | None = None) -> int:
     controller = Controller(settings, demo_when_camera_fails=True)
     bridge = ControllerBridge(controller)
     window = MainWindow(controller, bridge, store=store, log_file=options.log_file)
+    if options.window_size == "min":
+        window.resize(window.minimumSize())
+    elif options.window_size:
+        width, _, height = options.window_size.partition("x")
+        window.resize(int(width), int(height))
     previous_hook = sys.excepthook
     sys.excepthook = window.report_unexpected
     status = _ExitStatus()

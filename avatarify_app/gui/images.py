@@ -42,21 +42,16 @@ def blend_over(base: np.ndarray, top: np.ndarray, alpha: float) -> np.ndarray:
     return cv2.addWeighted(top, alpha, base, 1.0 - alpha, 0.0)
 
 
-def draw_face_overlay(image: QImage, track: FaceTrack, *, mirrored: bool = False) -> None:
+def draw_face_overlay(image: QImage, track: FaceTrack) -> None:
     """Draw the face box and the landmark contours (eyes, lips, face oval) onto ``image`` in place.
 
-    ``track`` is in the pixel coordinates of the image as captured; ``mirrored`` flips x because the
-    preview shows the camera mirrored.
+    ``track`` is in the pixel coordinates of ``image`` (as captured; the preview mirrors the whole
+    picture as it draws it).
     """
     if not track.found or track.landmarks is None or track.box is None:
         return
-    w = image.width()
     points = track.landmarks[:, :2].astype(np.float64)
     x0, y0, x1, y1 = track.box
-    if mirrored:
-        points = points.copy()
-        points[:, 0] = (w - 1) - points[:, 0]
-        x0, x1 = (w - 1) - x1, (w - 1) - x0
     thickness = max(image.width(), image.height()) / 400.0
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)

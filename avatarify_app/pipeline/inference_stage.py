@@ -272,7 +272,7 @@ class InferenceStage(Stage):
         self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
         if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end)):
             self._stats.count_dropped()
-        camera = np.ascontiguousarray(frame.image[:, ::-1]) if settings.mirror_preview else frame.image
+        camera = frame.image  # as captured: the preview mirrors it as it draws (mirror_preview)
         match = self._pose_match(track)
         self._emit(
             FramesReady(

@@ -83,7 +83,8 @@ class AvatarGallery(QWidget):
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         # The selection is a frame, not a tint over the picture (a gray photo must stay gray).
         self.list.setStyleSheet(
-            "QListWidget::item:selected { background: transparent; border: 2px solid #3d8fd1; }"
+            "QListWidget::item:selected {"
+            " background: transparent; color: palette(text); border: 2px solid #3d8fd1; }"
             "QListWidget::item:hover { background: rgba(255, 255, 255, 0.08); }"
         )
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

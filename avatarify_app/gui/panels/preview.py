@@ -30,6 +30,7 @@ class ImagePane(QLabel):
         self.placeholder = "Starting…"
         self._image: QImage | None = None
         self._zoom = 1.0
+        self.mirrored = False  # drawn flipped left-right (the camera, as a mirror shows a face)
         self._canvas: QPixmap | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 200)  # not the pixmap's size: the window must be free to shrink
@@ -96,12 +97,25 @@ class ImagePane(QLabel):
         painter.fillRect(rect, QColor(24, 24, 28))
         if self._image is not None and not self._image.isNull():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(self.image_rect(), self._image, self.source_rect())
+            target = self.image_rect()
+            if self.mirrored:  # mirrored by the painter: one flip, no copy of the frame
+                painter.save()
+                painter.translate(target.center().x() * 2, 0)
+                painter.scale(-1, 1)
+            painter.drawImage(target, self._image, self.source_rect())
+            if self.mirrored:
+                painter.restore()
         else:
             painter.setPen(QColor(170, 170, 180))
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.placeholder)
-        painter.setPen(QColor(235, 235, 240))
-        painter.drawText(rect.adjusted(10, 6, -10, -6), Qt.AlignmentFlag.AlignLeft, self.caption)
+        # The caption on a dark tag, readable over a light picture.
+        metrics = painter.fontMetrics()
+        tag = QRectF(8, 6, metrics.horizontalAdvance(self.caption) + 12, metrics.height() + 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(tag, 4, 4)
+        painter.setPen(QColor(240, 240, 244))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, self.caption)
         painter.end()
         self.setPixmap(pixmap)
 
@@ -131,6 +145,8 @@ class PreviewPanel(QWidget):
         bridge.frames_ready.connect(self._on_frames_ready)
         bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.state_changed.connect(self._on_state_changed)
+        bridge.settings_changed.connect(self._on_settings_changed)
+        self._on_settings_changed()
 
     @property
     def zoom(self) -> float:
@@ -139,6 +155,12 @@ class PreviewPanel(QWidget):
     def zoom_by(self, steps: int) -> None:
         """Magnify the camera preview by ``steps`` x 0.25 (negative: less), within 1-3."""
         self.camera_pane.zoom = min(max(self.zoom + steps * ZOOM_STEP, MIN_ZOOM), MAX_ZOOM)
+
+    def _on_settings_changed(self, *_: object) -> None:
+        settings = self._controller.settings
+        self.camera_pane.mirrored = settings.mirror_preview
+        # Passthrough sends the camera itself out: the right pane says so.
+        self.output_pane.caption = "Output: the camera (passthrough)" if settings.passthrough else "Avatar"
 
     def _on_avatar_changed(self, event: AvatarChanged) -> None:
         self._avatar_face = event.face
@@ -156,14 +178,13 @@ class PreviewPanel(QWidget):
     def _camera_image(self, event: FramesReady) -> QImage:
         camera = event.camera
         settings = self._controller.settings
-        mirrored = settings.mirror_preview
         if settings.preview_overlay > 0.0 and self._avatar_face is not None:
-            # Mirrored like the camera, so lining up in the preview lines up for the engine too.
-            avatar = self._avatar_face[:, ::-1] if mirrored else self._avatar_face
-            camera = _blend_centered(camera, avatar, settings.preview_overlay)
+            # Blended as captured and mirrored with the camera as it is drawn: lining the face up in
+            # the preview lines it up for the engine too.
+            camera = _blend_centered(camera, self._avatar_face, settings.preview_overlay)
         image = qimage_from_rgb(camera)
         if settings.show_landmarks:
-            draw_face_overlay(image, event.track, mirrored=mirrored)
+            draw_face_overlay(image, event.track)
         return image
 
 
