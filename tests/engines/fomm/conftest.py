@@ -10,8 +10,8 @@ import yaml
 from fomm_helpers import TINY_FRAME, randomize_, save_original_layout, tiny_config_dict
 
 from avatarify_app.engines.fomm.config import FommConfig, build_models
-from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.keypoints import KPDetector
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.keypoints import KPDetector
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.keypoints import KPDetector
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.keypoints import KPDetector
 
 # Small enough for milliseconds per forward, with every part of the vox layout (jacobians, occlusion,
 # anti-alias downsampling, several hourglass levels). Frames are 64x64 (``frame_shape``).

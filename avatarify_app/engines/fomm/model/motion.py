@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.layers import inverse_2x2
+from avatarify_app.engines.fomm.model.keypoints import Keypoints
+from avatarify_app.engines.fomm.model.layers import inverse_2x2
 
 
 def convex_hull_area(points: np.ndarray) -> float:
@@ -59,6 +59,33 @@ def movement_scale(kp_source: Keypoints, kp_driving_initial: Keypoints) -> torch
     return torch.tensor(scales, dtype=kp_source["value"].dtype, device=kp_source["value"].device)
 
 
+def relative_motion(
+    kp_source: Keypoints,
+    kp_driving: Keypoints,
+    kp_driving_initial: Keypoints,
+    scale: torch.Tensor | float = 1.0,
+    use_relative_jacobian: bool = True,
+) -> Keypoints:
+    """Move the source's keypoints by the driver's motion since its initial (neutral) frame.
+
+    ``value = kp_src + (kp_drv - kp_drv_initial) * scale`` and, with ``use_relative_jacobian``,
+    ``jacobian = (J_drv J_drv_initial^-1) J_src``. ``scale``: a float or a (B,) tensor, usually
+    ``movement_scale`` computed once at calibration (so this step stays on the keypoints' device, with
+    static shapes, as a CUDA graph needs). The inputs are not modified.
+    """
+    diff = kp_driving["value"] - kp_driving_initial["value"]
+    if isinstance(scale, torch.Tensor):
+        diff = diff * scale.view(-1, 1, 1)
+    elif scale != 1.0:
+        diff = diff * scale
+    kp_new = dict(kp_driving)
+    kp_new["value"] = kp_source["value"] + diff
+    if use_relative_jacobian:
+        jacobian_diff = kp_driving["jacobian"] @ inverse_2x2(kp_driving_initial["jacobian"])
+        kp_new["jacobian"] = jacobian_diff @ kp_source["jacobian"]
+    return kp_new
+
+
 def normalize_kp(
     kp_source: Keypoints,
     kp_driving: Keypoints,
@@ -69,21 +96,14 @@ def normalize_kp(
 ) -> Keypoints:
     """The keypoints to animate the source with, as the FOMM demo computes them.
 
-    With relative movement: ``value = kp_src + (kp_drv - kp_drv_initial) * s`` where ``s`` is
-    ``movement_scale`` when ``adapt_movement_scale``, else 1; with a relative jacobian also
-    ``jacobian = (J_drv J_drv_initial^-1) J_src``. Without relative movement the driving keypoints are
-    returned as they are (absolute motion). The inputs are not modified.
+    With relative movement: ``relative_motion`` with ``movement_scale`` as the scale when
+    ``adapt_movement_scale``, else 1. Without relative movement the driving keypoints are returned as
+    they are (absolute motion). The inputs are not modified.
     """
-    kp_new = dict(kp_driving)
-    if use_relative_movement:
-        diff = kp_driving["value"] - kp_driving_initial["value"]
-        if adapt_movement_scale:
-            diff = diff * movement_scale(kp_source, kp_driving_initial).view(-1, 1, 1)
-        kp_new["value"] = kp_source["value"] + diff
-        if use_relative_jacobian:
-            jacobian_diff = kp_driving["jacobian"] @ inverse_2x2(kp_driving_initial["jacobian"])
-            kp_new["jacobian"] = jacobian_diff @ kp_source["jacobian"]
-    return kp_new
+    if not use_relative_movement:
+        return dict(kp_driving)
+    scale = movement_scale(kp_source, kp_driving_initial) if adapt_movement_scale else 1.0
+    return relative_motion(kp_source, kp_driving, kp_driving_initial, scale, use_relative_jacobian)
 
 
 def scale_motion(kp_source: Keypoints, kp_target: Keypoints, strength: float) -> Keypoints:
