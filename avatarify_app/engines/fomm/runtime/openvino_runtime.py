@@ -33,6 +33,7 @@ from avatarify_app.engines.fomm.model.keypoints import Keypoints, KPDetector
 from avatarify_app.engines.fomm.model.motion import normalize_kp
 from avatarify_app.engines.fomm.runtime import export
 from avatarify_app.engines.fomm.runtime.base import AvatarTensors, Runtime
+from avatarify_app.engines.fomm.runtime.ov import import_nncf, import_openvino
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ class CacheKey:
 
     @property
     def folder(self) -> str:
-        import openvino
-
-        version = openvino.__version__.split("-")[0]
+        version = import_openvino().__version__.split("-")[0]
         kind = "int8" if self.quantized else "fp32"
         return f"{self.checkpoint_md5[:16]}-{self.config}-{kind}-ov{version}-v{EXPORT_VERSION}"
 
@@ -90,7 +89,7 @@ class ModelCache:
         return self.root / key.folder
 
     def load(self, key: CacheKey) -> dict[str, Any] | None:
-        import openvino as ov
+        ov = import_openvino()
 
         folder = self.path(key)
         if not folder.is_dir():
@@ -108,7 +107,7 @@ class ModelCache:
             return None
 
     def store(self, key: CacheKey, models: dict[str, Any]) -> None:
-        import openvino as ov
+        ov = import_openvino()
 
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
@@ -157,7 +156,7 @@ class OpenVinoRuntime(Runtime):
         align_corners: bool = True,
         progress: Progress | None = None,
     ) -> None:
-        import openvino as ov
+        ov = import_openvino()
 
         self.kp_detector = kp_detector.eval()
         self.generator = generator.eval()
@@ -182,7 +181,8 @@ class OpenVinoRuntime(Runtime):
             properties["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
         self._compiled = {part: core.compile_model(models[part], device, properties) for part in PARTS}
         self._requests = {part: compiled.create_infer_request() for part, compiled in self._compiled.items()}
-        actual = str(self._compiled["generator"].get_property("INFERENCE_PRECISION_HINT"))
+        hint = self._compiled["generator"].get_property("INFERENCE_PRECISION_HINT")
+        actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self.precision = "int8" if quantized else _NAMES.get(actual, actual)
         if precision in _HINTS and self.precision != precision:
             logger.warning("OpenVINO on this %s runs %s, not %s (not supported natively)", device, self.precision, precision)
@@ -193,7 +193,7 @@ class OpenVinoRuntime(Runtime):
     # -- conversion ---------------------------------------------------------------------------------
 
     def _convert(self, key: CacheKey, quantized: bool) -> dict[str, Any]:
-        import openvino as ov
+        ov = import_openvino()
 
         fp32_key = CacheKey(key.checkpoint_md5, key.config, quantized=False)
         models = self._cache.load(fp32_key) if quantized else None
@@ -209,7 +209,7 @@ class OpenVinoRuntime(Runtime):
         return self._cache.load(key) or models
 
     def _export(self) -> dict[str, Any]:
-        import openvino as ov
+        ov = import_openvino()
 
         with tempfile.TemporaryDirectory(prefix="avatarify-export-") as tmp:
             folder = Path(tmp)
@@ -221,8 +221,7 @@ class OpenVinoRuntime(Runtime):
             return {part: ov.convert_model(str(folder / f"{part}.onnx")) for part in PARTS}
 
     def _quantize(self, models: dict[str, Any]) -> dict[str, Any]:
-        import nncf
-
+        nncf = import_nncf()
         from avatarify_app.engines.fomm.runtime.calibration import shipped_faces
 
         avatars, driving = shipped_faces(self.size)

@@ -14,6 +14,7 @@ import torch
 
 from avatarify_app.engines.fomm.runtime.base import BACKENDS, PRECISIONS
 from avatarify_app.engines.fomm.runtime.device import mps_available
+from avatarify_app.engines.fomm.runtime.ov import import_openvino
 from avatarify_app.errors import DeviceError, InputError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class RuntimeChoice:
 def openvino_devices() -> list[str]:
     """The devices OpenVINO lists here ("CPU", "GPU"...), empty when OpenVINO is not installed."""
     try:
-        import openvino as ov
+        ov = import_openvino()
     except ImportError:
         return []
     return list(ov.Core().available_devices)
