@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avatarify_app"
 FORBIDDEN = {
     "capture": {"tracking", "engines", "pipeline", "outputs", "gui"},
     "tracking": {"engines", "pipeline", "outputs", "gui", "capture"},
-    "engines": {"pipeline", "outputs", "gui", "capture"},
+    "engines": {"pipeline", "outputs", "gui", "capture", "modelstore"},  # modelstore finds files for engines
     "outputs": {"pipeline", "gui", "engines"},
     "pipeline": {"gui"},
 }

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from avatarify_app.cli.options import add_fomm_runtime_arguments
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from avatarify_app.errors import InputError
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--demo", action="store_true", help="use the built-in demo motion as the camera")
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
+    add_fomm_runtime_arguments(parser)
     parser.add_argument("--no-virtual-camera", action="store_true", help="do not open the virtual camera")
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the output and the microphone")
     parser.add_argument(
@@ -62,6 +64,8 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
         avatar=args.avatar,
         engine=args.engine,
         checkpoint=args.checkpoint,
+        backend=args.backend,
+        precision=args.precision,
         virtual_camera=VirtualCameraSettings(enabled=not args.no_virtual_camera),
         microphone=microphone,
     )

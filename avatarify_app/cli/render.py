@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.cli.options import add_fomm_runtime_arguments
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
+from avatarify_app.modelstore import converted_models_dir, fomm_files
 from avatarify_app.rendering import Driving, render_clip
 
 
@@ -27,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
     parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
+    add_fomm_runtime_arguments(parser)
     parser.add_argument("--size", type=int, choices=(256, 512), default=512, help="square output side")
     parser.add_argument(
         "--full", action="store_true", help="output the avatar's whole image with the face animated in place"
@@ -47,7 +50,17 @@ def run(args: argparse.Namespace) -> int:
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength)
-    engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
+    checkpoint, config = fomm_files(args.checkpoint, args.config) if args.engine == "fomm" else (None, None)
+    engine = create_engine(
+        args.engine,
+        options,
+        checkpoint=checkpoint,
+        config=config,
+        backend=args.backend,
+        precision=args.precision,
+        cache_dir=converted_models_dir(),
+        progress=_say,
+    )
     try:
         engine.set_avatar(avatar)
         started = time.monotonic()
@@ -63,11 +76,18 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
+    runs = getattr(engine, "device_name", None)
+    print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}")
     print(
-        f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost} "
-        f"({report.frames / max(elapsed, 1e-6):.1f} frames/s)"
+        f"frame loop: {report.frames} frames in {elapsed:.1f} s, {report.frames / max(elapsed, 1e-6):.1f} fps"
+        + (f" ({args.engine} on {runs})" if runs else f" ({args.engine})")
     )
     return 0
+
+
+def _say(text: str) -> None:
+    """Progress sentences from the engine (the first use of a checkpoint prepares the model)."""
+    print(f"avatarify: {text}", file=sys.stderr, flush=True)
 
 
 class _ProgressBar:

@@ -36,7 +36,7 @@ class CpuFeatures:
         return "BF16" in self.openvino or bool(self.features.get("bf16"))
 
     def summary(self) -> str:
-        """"AVX2 yes, AVX-512 no, VNNI no, bf16 no, AMX no"."""
+        """ "AVX2 yes, AVX-512 no, VNNI no, bf16 no, AMX no"."""
         names = {"avx2": "AVX2", "avx512": "AVX-512", "vnni": "VNNI", "bf16": "bf16", "amx": "AMX"}
         said = {True: "yes", False: "no", None: "?"}
         return ", ".join(f"{names[k]} {said[self.features.get(k)]}" for k in CPU_FLAGS)
@@ -86,7 +86,9 @@ def check_fomm_runtime() -> Check:
         return Check("fomm runtime", Status.WARN, f"the fomm engine cannot be imported ({exc})")
     choice = choose_runtime()
     if choice.backend == "torch":
-        detail = f"{choice.why}, {choice.precision}" + (" with CUDA graphs" if choice.device == "cuda" else "")
+        detail = f"{choice.why}, {choice.precision}" + (
+            " with CUDA graphs" if choice.device == "cuda" else ""
+        )
         status = Status.OK if choice.device != "cpu" else Status.WARN
         fix = "" if choice.device != "cpu" else "pip install openvino (the fast CPU runtime)"
         return Check("fomm runtime", status, detail, fix)

@@ -14,6 +14,10 @@ from avatarify_app.errors import CheckpointError
 
 ENGINE_NAMES = ("mesh", "fomm")
 DEFAULT_ENGINE = "mesh"
+# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that
+# command lines and settings can name them without importing torch.
+FOMM_BACKENDS = ("auto", "torch", "openvino")
+FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def create_engine(
@@ -59,4 +63,13 @@ def create_engine(
     raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")
 
 
-__all__ = ["DEFAULT_ENGINE", "ENGINE_NAMES", "Engine", "EngineOptions", "OutputFraming", "create_engine"]
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINE_NAMES",
+    "FOMM_BACKENDS",
+    "FOMM_PRECISIONS",
+    "Engine",
+    "EngineOptions",
+    "OutputFraming",
+    "create_engine",
+]

@@ -1,8 +1,9 @@
 """What the window remembers between runs, kept in ``QSettings``.
 
-Stored: the source (camera number, video file or demo), avatar, engine and checkpoint, mirror and
-virtual-camera switches, microphone, expression strength, and the window geometry. Values that no
-longer make sense (a deleted file, an unknown engine) fall back to the defaults of ``config.py``.
+Stored: the source (camera number, video file or demo), avatar, engine, checkpoint and fomm
+precision, mirror and virtual-camera switches, microphone, expression strength, and the window
+geometry. Values that no longer make sense (a deleted file, an unknown engine) fall back to the
+defaults of ``config.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from avatarify_app.config import LiveSettings
-from avatarify_app.engines import ENGINE_NAMES
+from avatarify_app.engines import ENGINE_NAMES, FOMM_PRECISIONS
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class SettingsStore:
         engine = str(q.value("engine/name", base.engine))
         if engine not in ENGINE_NAMES:
             engine = base.engine
+        precision = str(q.value("engine/precision", base.precision))
+        if precision not in FOMM_PRECISIONS:
+            precision = base.precision
         microphone = q.value("recording/microphone", None)
         strength = _float(q.value("engine/strength", base.engine_options.strength), 1.0)
         return dataclasses.replace(
@@ -62,6 +66,7 @@ class SettingsStore:
             avatar=_existing_path(q.value("avatar/path", None)) or base.avatar,
             engine=engine,
             checkpoint=_existing_path(q.value("engine/checkpoint", None)) or base.checkpoint,
+            precision=precision,
             engine_options=dataclasses.replace(base.engine_options, strength=strength),
             mirror_preview=_bool(q.value("view/mirror_preview", base.mirror_preview)),
             mirror_output=_bool(q.value("view/mirror_output", base.mirror_output)),
@@ -83,6 +88,7 @@ class SettingsStore:
         q.setValue("engine/name", settings.engine)
         q.setValue("engine/checkpoint", str(settings.checkpoint) if settings.checkpoint is not None else "")
         q.setValue("engine/strength", float(settings.engine_options.strength))
+        q.setValue("engine/precision", settings.precision)
         q.setValue("view/mirror_preview", settings.mirror_preview)
         q.setValue("view/mirror_output", settings.mirror_output)
         q.setValue("virtual_camera/enabled", settings.virtual_camera.enabled)

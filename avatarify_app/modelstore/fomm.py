@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from avatarify_app.errors import CheckpointError
-from avatarify_app.modelstore.registry import APP_NAME, ModelEntry, app_root, default_models_dir, load_registry
+from avatarify_app.modelstore.registry import (
+    APP_NAME,
+    ModelEntry,
+    app_root,
+    default_models_dir,
+    load_registry,
+)
 from avatarify_app.modelstore.verify import file_md5
 
 logger = logging.getLogger(__name__)

@@ -113,7 +113,8 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, object], part: s
     if bad:
         more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
         raise CheckpointError(
-            f"{source}: the {part} weights contain NaN or infinite values ({', '.join(bad[:_MAX_LISTED])}{more}): "
+            f"{source}: the {part} weights contain NaN or infinite values "
+            f"({', '.join(bad[:_MAX_LISTED])}{more}): "
             "the file is damaged or comes from a diverged training run"
         )
     full = dict(state_dict)

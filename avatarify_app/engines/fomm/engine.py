@@ -102,7 +102,9 @@ class FommEngine(Engine):
         choice = choose_runtime(backend, precision, device)
         kp_detector, generator = load_checkpoint(checkpoint, self.config, "cpu", align_corners)
         if choice.backend == "openvino" and not self.config.common_params.get("estimate_jacobian"):
-            raise InputError("the openvino backend needs a config with jacobians (estimate_jacobian): use --backend torch")
+            raise InputError(
+                "the openvino backend needs a config with jacobians (estimate_jacobian): use --backend torch"
+            )
         self._runtime = _build_runtime(
             choice, kp_detector, generator, self.config, checkpoint, cache_dir, align_corners, progress
         )
@@ -156,7 +158,9 @@ class FommEngine(Engine):
         assert self._motion is not None  # calibrate sets it or raises
         _check_image(image, "driving frame")
         crop = self._driver_crop(image, track)
-        prediction = self._runtime.step(self._tensor(crop.image), avatar.tensors, self._motion, float(self.strength))
+        prediction = self._runtime.step(
+            self._tensor(crop.image), avatar.tensors, self._motion, float(self.strength)
+        )
         self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from fomm_helpers import TINY_FRAME, randomize_, save_original_layout, smooth_images, spread_output_, tiny_config_dict
+from fomm_helpers import (
+    randomize_,
+    save_original_layout,
+    smooth_images,
+    spread_output_,
+    tiny_config_dict,
+)
 
 from avatarify_app.engines.fomm.config import FommConfig, build_models
 from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator

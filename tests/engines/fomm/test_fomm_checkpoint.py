@@ -15,8 +15,7 @@ from fomm_helpers import save_original_layout, tiny_config_dict
 from avatarify_app.engines.fomm.checkpoint import load_checkpoint, load_state_dict, read_checkpoint
 from avatarify_app.engines.fomm.config import VOX256_MODEL_PARAMS, FommConfig, build_models
 from avatarify_app.errors import CheckpointError, InputError
-from avatarify_app.modelstore import identify_checkpoint
-from avatarify_app.modelstore import ModelEntry, file_md5, find_entry, load_registry
+from avatarify_app.modelstore import ModelEntry, file_md5, find_entry, identify_checkpoint, load_registry
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -275,4 +274,6 @@ def test_non_finite_weights_are_refused_in_one_line(tmp_path, tiny_models, tiny_
         load_checkpoint(path, tiny_config)
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith("diverged.pth.tar: the generator weights contain NaN or infinite values (final.weight)")
+    assert message.startswith(
+        "diverged.pth.tar: the generator weights contain NaN or infinite values (final.weight)"
+    )

@@ -24,7 +24,9 @@ def driving_tracks(driving_frames: dict[int, np.ndarray]) -> dict[int, FaceTrack
 
 
 def _engine(checkpoint: Path, config: Path, **options) -> FommEngine:
-    return FommEngine(EngineOptions(**options), checkpoint=checkpoint, config=config, backend="torch", device="cpu")
+    return FommEngine(
+        EngineOptions(**options), checkpoint=checkpoint, config=config, backend="torch", device="cpu"
+    )
 
 
 def test_animates_a_portrait_with_real_driving_frames(
@@ -138,7 +140,9 @@ def test_a_missing_device_is_refused(tiny_checkpoint, tiny_config):
     with pytest.raises(DeviceError, match="cuda was asked for, but this torch has no CUDA GPU"):
         FommEngine(EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, device="cuda")
     with pytest.raises(InputError, match="int8 needs the openvino backend"):
-        FommEngine(EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, backend="torch", precision="int8")
+        FommEngine(
+            EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, backend="torch", precision="int8"
+        )
 
 
 def test_the_driver_crop_follows_the_head_but_not_the_jaw(driving_tracks):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from avatarify_app.engines.fomm.model.dense_motion import sparse_motions
+from avatarify_app.engines.fomm.model.fusion import fold_batch_norms
 from avatarify_app.engines.fomm.model.generator import warp
 from avatarify_app.engines.fomm.model.keypoints import heatmap_to_keypoints
-from avatarify_app.engines.fomm.model.layers import AntiAliasInterpolation2d, inverse_2x2, make_coordinate_grid
-from avatarify_app.engines.fomm.model.fusion import fold_batch_norms
+from avatarify_app.engines.fomm.model.layers import (
+    AntiAliasInterpolation2d,
+    inverse_2x2,
+    make_coordinate_grid,
+)
 
 
 def test_coordinate_grid_spans_minus_one_to_one_x_first():
@@ -161,7 +164,9 @@ def test_folded_networks_equal_the_originals(tiny_models, images):
     for key in ("prediction", "deformation", "occlusion_map"):
         error = (out[key] - reference[key]).abs().max().item()
         assert error < 1e-4, f"{key}: folded differs by {error}"
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in kp_detector.modules()), "the original was modified"
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in kp_detector.modules()), (
+        "the original was modified"
+    )
 
 
 def test_half_precision_generator_follows_float32(tiny_models, images):

@@ -7,8 +7,13 @@ networks as they are (torch) or convert them (OpenVINO); nothing else defines th
 from avatarify_app.engines.fomm.model.dense_motion import DenseMotionNetwork
 from avatarify_app.engines.fomm.model.fusion import fold_batch_norms
 from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.model.keypoints import KPDetector, Keypoints
-from avatarify_app.engines.fomm.model.motion import movement_scale, normalize_kp, relative_motion, scale_motion
+from avatarify_app.engines.fomm.model.keypoints import Keypoints, KPDetector
+from avatarify_app.engines.fomm.model.motion import (
+    movement_scale,
+    normalize_kp,
+    relative_motion,
+    scale_motion,
+)
 
 __all__ = [
     "DenseMotionNetwork",

@@ -22,7 +22,9 @@ def fold_batch_norms(module: nn.Module) -> nn.Module:
     """
     module.eval()
     for block in module.modules():
-        if isinstance(block, SameBlock2d | DownBlock2d | UpBlock2d) and isinstance(block.norm, nn.BatchNorm2d):
+        if isinstance(block, SameBlock2d | DownBlock2d | UpBlock2d) and isinstance(
+            block.norm, nn.BatchNorm2d
+        ):
             block.conv = fuse_conv_bn_eval(block.conv, block.norm)
             block.norm = nn.Identity()  # type: ignore[assignment]
         elif isinstance(block, ResBlock2d) and isinstance(block.norm2, nn.BatchNorm2d):

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
+from avatarify_app.engines import FOMM_BACKENDS, FOMM_PRECISIONS
 from avatarify_app.engines.fomm.model.keypoints import Keypoints
 from avatarify_app.engines.fomm.model.motion import relative_motion
 
-BACKENDS = ("auto", "torch", "openvino")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+BACKENDS = FOMM_BACKENDS
+PRECISIONS = FOMM_PRECISIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ class Motion:
         ``kp_src + strength * (relative_motion(...) - kp_src)``, for values and jacobians. All tensor
         arithmetic on the keypoints' device (no host copies), so it can be captured in a CUDA graph.
         """
-        moved = relative_motion(kp_source, kp_driving, self.kp_initial, self.scale, self.use_relative_jacobian)
+        moved = relative_motion(
+            kp_source, kp_driving, self.kp_initial, self.scale, self.use_relative_jacobian
+        )
         if isinstance(strength, float) and strength == 1.0:
             return moved
         out = {"value": kp_source["value"] + strength * (moved["value"] - kp_source["value"])}

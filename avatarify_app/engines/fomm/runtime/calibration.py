@@ -21,7 +21,9 @@ DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
 DRIVING_FRAMES = 8
 
 
-def shipped_faces(size: int, driving_frames: int = DRIVING_FRAMES) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def shipped_faces(
+    size: int, driving_frames: int = DRIVING_FRAMES
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Face crops (size, size, 3) RGB uint8: (the bundled avatars, frames spread over the demo motion).
 
     The demo's first frame (its neutral pose) comes first. Images without a face are skipped.

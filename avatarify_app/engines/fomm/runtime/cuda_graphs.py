@@ -38,11 +38,15 @@ class CudaGraphRuntime(TorchRuntime):
         self._strength: torch.Tensor | None = None
         self._output: torch.Tensor | None = None
 
-    def step(self, image: torch.Tensor, avatar: AvatarTensors, motion: Motion, strength: float) -> torch.Tensor:
+    def step(
+        self, image: torch.Tensor, avatar: AvatarTensors, motion: Motion, strength: float
+    ) -> torch.Tensor:
         bound = self._bound
         if self._graph is None or bound is None or bound[0] is not avatar or bound[1] is not motion:
             self._capture(image, avatar, motion)
-        assert self._image is not None and self._strength is not None and self._output is not None
+        assert self._image is not None
+        assert self._strength is not None
+        assert self._output is not None
         assert self._graph is not None
         self._image.copy_(image)
         self._strength.fill_(strength)
@@ -50,7 +54,8 @@ class CudaGraphRuntime(TorchRuntime):
         return self._output.clone()
 
     def _body(self, avatar: AvatarTensors, motion: Motion) -> torch.Tensor:
-        assert self._image is not None and self._strength is not None
+        assert self._image is not None
+        assert self._strength is not None
         kp_driving = motion.apply(avatar.kp_source, self.keypoints(self._image), self._strength)
         return self.generate(kp_driving, avatar)
 

@@ -106,6 +106,8 @@ def export_keypoints(kp_detector: KPDetector, size: int, path: Path) -> Path:
     return export_onnx(graph, (example,), path, ["image"], outputs)
 
 
-def export_generator(generator: OcclusionAwareGenerator, example: tuple[torch.Tensor, ...], path: Path) -> Path:
+def export_generator(
+    generator: OcclusionAwareGenerator, example: tuple[torch.Tensor, ...], path: Path
+) -> Path:
     """The generator's per-frame part for inputs shaped as ``example`` (``generator_inputs``), as ONNX."""
     return export_onnx(GeneratorGraph(generator), example, path, GENERATOR_INPUTS, ["prediction"])

@@ -53,7 +53,13 @@ def _quiet(_: str) -> None:
 def config_digest(config: FommConfig, align_corners: bool) -> str:
     """A short hash of everything in the config that changes the exported graphs."""
     text = json.dumps(
-        [config.common_params, config.kp_detector_params, config.generator_params, config.frame_size, align_corners],
+        [
+            config.common_params,
+            config.kp_detector_params,
+            config.generator_params,
+            config.frame_size,
+            align_corners,
+        ],
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -173,7 +179,10 @@ class OpenVinoRuntime(Runtime):
             started = time.monotonic()
             models = self._convert(key, quantized)
             self.conversion_s = time.monotonic() - started
-            self._progress(f"The model is ready for this computer ({self.conversion_s:.0f} s; next time it loads at once).")
+            self._progress(
+                f"The model is ready for this computer ({self.conversion_s:.0f} s; "
+                "it loads at once from now on)."
+            )
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(Path(cache_dir) / "compiled")})
         properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
@@ -185,7 +194,12 @@ class OpenVinoRuntime(Runtime):
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         self.precision = "int8" if quantized else _NAMES.get(actual, actual)
         if precision in _HINTS and self.precision != precision:
-            logger.warning("OpenVINO on this %s runs %s, not %s (not supported natively)", device, self.precision, precision)
+            logger.warning(
+                "OpenVINO on this %s runs %s, not %s (not supported natively)",
+                device,
+                self.precision,
+                precision,
+            )
         where = "CPU" if device == "CPU" else f"Intel GPU ({device})"
         self.label = f"{where}, OpenVINO {self.precision}"
         self._outputs = len(self._compiled["keypoints"].outputs)
@@ -193,16 +207,18 @@ class OpenVinoRuntime(Runtime):
     # -- conversion ---------------------------------------------------------------------------------
 
     def _convert(self, key: CacheKey, quantized: bool) -> dict[str, Any]:
-        ov = import_openvino()
-
         fp32_key = CacheKey(key.checkpoint_md5, key.config, quantized=False)
         models = self._cache.load(fp32_key) if quantized else None
         if models is None:
-            self._progress("Preparing the model for this computer (first use of this checkpoint): converting it...")
+            self._progress(
+                "Preparing the model for this computer (first use of this checkpoint): converting it..."
+            )
             models = self._export()
             self._cache.store(fp32_key, models)
         if quantized:
-            self._progress("Preparing the model for this computer: calibrating int8 on the bundled demo frames...")
+            self._progress(
+                "Preparing the model for this computer: calibrating int8 on the bundled demo frames..."
+            )
             models = self._quantize(models)
             self._cache.store(key, models)
         # Read back what was stored, so this run computes what the next ones will.

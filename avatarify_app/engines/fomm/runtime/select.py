@@ -43,7 +43,9 @@ def openvino_devices() -> list[str]:
     return list(ov.Core().available_devices)
 
 
-def choose_runtime(backend: str = "auto", precision: str = "auto", device: str | None = None) -> RuntimeChoice:
+def choose_runtime(
+    backend: str = "auto", precision: str = "auto", device: str | None = None
+) -> RuntimeChoice:
     """Resolve ``backend``/``precision``/``device`` as the module docstring says.
 
     ``device``: None (choose), a torch device ("cpu", "cuda", "cuda:1", "mps") or "gpu" (an Intel GPU
@@ -59,11 +61,9 @@ def choose_runtime(backend: str = "auto", precision: str = "auto", device: str |
     if backend == "auto":
         if wants_gpu or precision in ("int8", "bf16"):
             backend = "openvino"
-        elif device is not None and device.split(":")[0] in ("cuda", "mps"):
-            backend = "torch"
-        elif device is None and torch.cuda.is_available():
-            backend = "torch"
-        elif device is None and mps_available():
+        elif (device is not None and device.split(":")[0] in ("cuda", "mps")) or (
+            device is None and (torch.cuda.is_available() or mps_available())
+        ):
             backend = "torch"
         elif not openvino_devices():
             logger.info("OpenVINO is not installed: FOMM runs in torch on the CPU")
