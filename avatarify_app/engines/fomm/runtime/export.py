@@ -4,6 +4,8 @@ The exported graphs are thin wrappers around the torch modules, with tensors in 
 keypoint dicts:
 
 - keypoints: ``image`` (1, 3, S, S) -> ``value`` (1, K, 2), ``jacobian`` (1, K, 2, 2);
+- avatar (once per avatar): ``source`` (1, 3, S, S) -> the encoder's ``features`` and the dense
+  motion network's ``source_small``;
 - generator: the driving and source keypoints, the avatar's cached ``features`` and ``source_small``
   -> ``prediction`` (1, 3, S, S) in [0, 1] (the encoder is not in it: it runs once per avatar).
 """
@@ -29,6 +31,7 @@ GENERATOR_INPUTS = (
     "features",
     "source_small",
 )
+AVATAR_OUTPUTS = ("features", "source_small")
 OPSET = 17
 
 
@@ -42,6 +45,20 @@ class KeypointsGraph(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         kp = self.kp_detector(image)
         return tuple(kp[name] for name in KEYPOINT_OUTPUTS if name in kp)
+
+
+class AvatarGraph(nn.Module):
+    """The generator's per-avatar part: the encoder's features and the dense motion network's
+    downsampled source (run once per avatar)."""
+
+    def __init__(self, generator: OcclusionAwareGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        network = self.generator.dense_motion_network
+        small = network.downsample(source) if network is not None else source
+        return self.generator.encode(source), small
 
 
 class GeneratorGraph(nn.Module):
@@ -104,6 +121,12 @@ def export_keypoints(kp_detector: KPDetector, size: int, path: Path) -> Path:
     example = torch.rand(1, 3, size, size)
     outputs = KEYPOINT_OUTPUTS[: len(graph(example))]
     return export_onnx(graph, (example,), path, ["image"], outputs)
+
+
+def export_avatar(generator: OcclusionAwareGenerator, size: int, path: Path) -> Path:
+    """The generator's per-avatar part for (1, 3, size, size) images, as ONNX."""
+    example = torch.rand(1, 3, size, size)
+    return export_onnx(AvatarGraph(generator), (example,), path, ["source"], AVATAR_OUTPUTS)
 
 
 def export_generator(

@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when the exported graphs change: old cache entries are then ignored (and can be deleted).
 EXPORT_VERSION = 1
-PARTS = ("keypoints", "generator")
+PARTS = ("keypoints", "generator", "avatar")
+QUANTIZED_PARTS = ("keypoints", "generator")  # the avatar part runs once per avatar: it stays fp32
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 
@@ -131,6 +132,22 @@ class ModelCache:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _compile(models: dict[str, Any], device: str, properties: dict[str, Any], blobs: Path) -> dict[str, Any]:
+    """Compile every part for ``device``, with OpenVINO's compiled-blob cache in ``blobs`` (a quicker
+    start after the first); a blob cache that fails (damaged, or written by another instance right
+    now) is bypassed, never fatal."""
+    ov = import_openvino()
+    core = ov.Core()
+    try:
+        core.set_property({"CACHE_DIR": str(blobs)})
+        return {part: core.compile_model(models[part], device, properties) for part in PARTS}
+    except RuntimeError as exc:
+        logger.warning("OpenVINO's compiled-model cache in %s failed (%s): compiling without it", blobs, exc)
+        shutil.rmtree(blobs, ignore_errors=True)
+        core = ov.Core()
+        return {part: core.compile_model(models[part], device, properties) for part in PARTS}
+
+
 def file_md5(path: Path) -> str:
     """The md5 of a file, as lowercase hex (the cache key of a checkpoint, and the manifest)."""
     digest = hashlib.md5(usedforsecurity=False)
@@ -144,7 +161,8 @@ class OpenVinoRuntime(Runtime):
     """The per-frame networks compiled by OpenVINO for ``device`` ("CPU", or "GPU": an Intel GPU).
 
     ``kp_detector`` and ``generator`` (float32, eval mode, on the CPU) are the loaded checkpoint: they
-    are exported on first use and keep computing the avatar's encoder features (once per avatar).
+    are exported on first use, and not kept (all three parts, the avatar's encoder included, run in
+    OpenVINO).
     ``checkpoint_md5`` and ``config`` identify the cache entry. ``progress`` gets sentences for the
     user while a first use converts the model.
     """
@@ -162,8 +180,6 @@ class OpenVinoRuntime(Runtime):
         align_corners: bool = True,
         progress: Progress | None = None,
     ) -> None:
-        ov = import_openvino()
-
         self.kp_detector = kp_detector.eval()
         self.generator = generator.eval()
         self.size = config.frame_size
@@ -183,12 +199,10 @@ class OpenVinoRuntime(Runtime):
                 f"The model is ready for this computer ({self.conversion_s:.0f} s; "
                 "it loads at once from now on)."
             )
-        core = ov.Core()
-        core.set_property({"CACHE_DIR": str(Path(cache_dir) / "compiled")})
         properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
         if precision in _HINTS:
             properties["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
-        self._compiled = {part: core.compile_model(models[part], device, properties) for part in PARTS}
+        self._compiled = _compile(models, device, properties, Path(cache_dir) / "compiled")
         self._requests = {part: compiled.create_infer_request() for part, compiled in self._compiled.items()}
         hint = self._compiled["generator"].get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
@@ -203,6 +217,8 @@ class OpenVinoRuntime(Runtime):
         where = "CPU" if device == "CPU" else f"Intel GPU ({device})"
         self.label = f"{where}, OpenVINO {self.precision}"
         self._outputs = len(self._compiled["keypoints"].outputs)
+        # Everything runs in OpenVINO from here on: the torch networks (and their memory) can go.
+        self.kp_detector = self.generator = None  # type: ignore[assignment]
 
     # -- conversion ---------------------------------------------------------------------------------
 
@@ -230,6 +246,7 @@ class OpenVinoRuntime(Runtime):
         with tempfile.TemporaryDirectory(prefix="avatarify-export-") as tmp:
             folder = Path(tmp)
             export.export_keypoints(self.kp_detector, self.size, folder / "keypoints.onnx")
+            export.export_avatar(self.generator, self.size, folder / "avatar.onnx")
             source = torch.rand(1, 3, self.size, self.size)
             avatar = self._torch_prepare(source)
             example = export.generator_inputs(avatar.kp_source, avatar)
@@ -255,6 +272,7 @@ class OpenVinoRuntime(Runtime):
             kp_samples = [to_tensor(face).numpy() for face in avatars + driving]
         options = {"preset": nncf.QuantizationPreset.MIXED, "fast_bias_correction": True}
         return {
+            "avatar": models["avatar"],
             "keypoints": nncf.quantize(
                 models["keypoints"], nncf.Dataset(kp_samples), subset_size=len(kp_samples), **options
             ),
@@ -284,13 +302,9 @@ class OpenVinoRuntime(Runtime):
         return dict(zip(export.KEYPOINT_OUTPUTS, outputs, strict=False))
 
     def prepare(self, source: torch.Tensor) -> AvatarTensors:
-        with torch.no_grad():
-            assert self.generator.dense_motion_network is not None
-            return AvatarTensors(
-                self.keypoints(source),
-                self.generator.encode(source),
-                self.generator.dense_motion_network.downsample(source),
-            )
+        result = self._requests["avatar"].infer([source.numpy()])
+        features, small = (torch.from_numpy(np.array(result[i])) for i in range(2))
+        return AvatarTensors(self.keypoints(source), features, small)
 
     def generate(self, kp_driving: Keypoints, avatar: AvatarTensors) -> torch.Tensor:
         inputs = [t.contiguous().numpy() for t in export.generator_inputs(kp_driving, avatar)]
