@@ -81,7 +81,7 @@ def check_cpu_features() -> Check:
 def check_fomm_runtime() -> Check:
     """The backend and precision the fomm engine will use by default, and why."""
     try:
-        from avatarify_app.engines.fomm.runtime import choose_runtime
+        from avatarify_app.engines.fomm.runtime import choose_runtime, openvino_devices
     except ImportError as exc:
         return Check("fomm runtime", Status.WARN, f"the fomm engine cannot be imported ({exc})")
     choice = choose_runtime()
@@ -93,11 +93,16 @@ def check_fomm_runtime() -> Check:
         fix = "" if choice.device != "cpu" else "pip install openvino (the fast CPU runtime)"
         return Check("fomm runtime", status, detail, fix)
     cpu = cpu_features()
+    gpu = (
+        "; OpenVINO also lists an Intel GPU (FommEngine(device='gpu'); untested, never chosen automatically)"
+        if "GPU" in openvino_devices()
+        else ""
+    )
     if cpu.native_bf16:
-        return Check("fomm runtime", Status.OK, f"{choice.why}, bf16 (the CPU has native bf16)")
+        return Check("fomm runtime", Status.OK, f"{choice.why}, bf16 (the CPU has native bf16){gpu}")
     return Check(
         "fomm runtime",
         Status.OK,
         f"{choice.why}, fp32: this CPU has no native bf16, so OpenVINO's default precision is fp32; "
-        "--precision int8 is faster at a small cost in quality",
+        f"--precision int8 is faster at a small cost in quality{gpu}",
     )
