@@ -25,6 +25,7 @@ def test_render_with_int8_says_what_ran_and_how_fast(session_tiny, model_cache, 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert len(result.stdout.splitlines()) == 2, f"stdout is the summary only:\n{result.stdout}"
     loop = re.search(
         r"frame loop: (\d+) frames in ([\d.]+) s, ([\d.]+) fps \(fomm on CPU, OpenVINO int8\)", result.stdout
     )

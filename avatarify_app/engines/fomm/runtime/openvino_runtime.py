@@ -13,10 +13,12 @@ the precision the compiled model reports is what the label says; ``int8`` runs t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -271,15 +273,18 @@ class OpenVinoRuntime(Runtime):
                     gen_samples.append(tuple(t.numpy() for t in export.generator_inputs(moved, avatar)))
             kp_samples = [to_tensor(face).numpy() for face in avatars + driving]
         options = {"preset": nncf.QuantizationPreset.MIXED, "fast_bias_correction": True}
-        return {
-            "avatar": models["avatar"],
-            "keypoints": nncf.quantize(
-                models["keypoints"], nncf.Dataset(kp_samples), subset_size=len(kp_samples), **options
-            ),
-            "generator": nncf.quantize(
-                models["generator"], nncf.Dataset(gen_samples), subset_size=len(gen_samples), **options
-            ),
-        }
+        # NNCF draws its progress bars on stdout, which belongs to the app's output (render's summary,
+        # a benchmark's JSON): they go to stderr; the user sees our own progress sentences anyway.
+        with contextlib.redirect_stdout(sys.stderr):
+            return {
+                "avatar": models["avatar"],
+                "keypoints": nncf.quantize(
+                    models["keypoints"], nncf.Dataset(kp_samples), subset_size=len(kp_samples), **options
+                ),
+                "generator": nncf.quantize(
+                    models["generator"], nncf.Dataset(gen_samples), subset_size=len(gen_samples), **options
+                ),
+            }
 
     def _torch_keypoints(self, image: torch.Tensor) -> Keypoints:
         with torch.no_grad():
