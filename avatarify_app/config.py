@@ -54,8 +54,9 @@ class LiveSettings:
     """Everything live mode needs.
 
     ``avatar``: an image file, None for the bundled default. ``engine``: ``"mesh"`` or ``"fomm"``
-    (``checkpoint`` is for fomm). ``mirror_preview`` flips the camera image shown to the user (a
-    mirror feels natural); ``mirror_output`` flips what the virtual camera and the recorder get.
+    (``checkpoint``, ``backend``, ``precision`` are for fomm). ``mirror_preview`` flips the camera
+    image shown to the user (a mirror feels natural); ``mirror_output`` flips what the virtual camera
+    and the recorder get.
     ``passthrough``: output the camera itself instead of the avatar (the "0" shortcut).
     ``passthrough_when_lost``: when the face is lost, output the camera instead of holding the last
     good avatar frame. ``microphone``: sounddevice device name or number for recordings, None for
@@ -66,6 +67,8 @@ class LiveSettings:
     avatar: Path | None = None
     engine: str = "mesh"
     checkpoint: Path | None = None
+    backend: str = "auto"
+    precision: str = "auto"
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     virtual_camera: VirtualCameraSettings = field(default_factory=VirtualCameraSettings)
     mirror_preview: bool = True

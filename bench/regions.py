@@ -29,7 +29,7 @@ import torch
 
 from avatarify_app.avatars import load_image
 from avatarify_app.engines import EngineOptions, create_engine
-from avatarify_app.engines.fomm.motion import scale_motion
+from avatarify_app.engines.fomm.model.motion import scale_motion
 from avatarify_app.engines.fomm.regions import KeypointRegions, scale_regions
 from avatarify_app.engines.mesh.motion import MotionTransfer
 from avatarify_app.pipeline.controls import ControlRamp

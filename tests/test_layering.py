@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avatarify_app"
 FORBIDDEN = {
     "capture": {"tracking", "engines", "pipeline", "outputs", "gui"},
     "tracking": {"engines", "pipeline", "outputs", "gui", "capture"},
-    "engines": {"pipeline", "outputs", "gui", "capture"},
+    "engines": {"pipeline", "outputs", "gui", "capture", "modelstore"},  # modelstore finds files for engines
     "outputs": {"pipeline", "gui", "engines"},
     "pipeline": {"gui"},
 }
@@ -61,3 +61,19 @@ def test_no_print_in_library_code():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 bad.append(str(path.relative_to(PACKAGE)))
     assert not bad
+
+
+def test_no_private_torch_api():
+    """Private torch calls (``torch._nnpack_*`` and the like) break between releases and builds."""
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "torch"
+            ):
+                bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} torch.{node.attr}")
+    assert not bad, "\n".join(bad)

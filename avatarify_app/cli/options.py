@@ -98,3 +98,22 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
     )
     for name, parts in REGIONS:
         group.add_argument(f"--{name}", type=bounded_float(0.0, 2.0), default=1.0, metavar="S", help=parts)
+
+
+def add_fomm_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--precision`` for the fomm engine (see docs/fomm.md)."""
+    from avatarify_app.engines import FOMM_BACKENDS, FOMM_PRECISIONS
+
+    parser.add_argument(
+        "--backend",
+        choices=FOMM_BACKENDS,
+        default="auto",
+        help="fomm runtime: auto (CUDA if present, else OpenVINO on the CPU), torch or openvino",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=FOMM_PRECISIONS,
+        default="auto",
+        help="fomm precision: auto (the hardware's native one), fp32, fp16 (GPU), bf16, int8 (fastest on "
+        "a CPU)",
+    )

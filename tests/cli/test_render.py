@@ -272,7 +272,7 @@ def test_render_ends_with_the_frame_loop_figures(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith(f"wrote {out}: 375 frames at 30 fps")
     assert lines[-1].startswith("frame loop: 375 frames in ")
-    assert lines[-1].endswith(" frames/s)")
+    assert lines[-1].endswith(" frames/s (mesh on CPU)")
     assert result.stdout.count("wrote") == 1
 
 
