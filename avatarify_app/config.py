@@ -19,6 +19,10 @@ SourceKind = Literal["camera", "video", "demo"]
 APP_NAME = "avatarify"
 ENGINE_NAMES = ("mesh", "fomm")
 DEFAULT_ENGINE = "mesh"
+# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that
+# command lines and settings can name them without importing torch.
+FOMM_BACKENDS = ("auto", "torch", "openvino")
+FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # One range for expression and region strengths, everywhere (sliders, controller, CLI):
 # 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
 STRENGTH_RANGE = (0.0, 2.0)
@@ -104,8 +108,9 @@ class LiveSettings:
     """Everything live mode needs.
 
     ``avatar``: an image file, None for the bundled default. ``engine``: ``"mesh"`` or ``"fomm"``
-    (``checkpoint`` is for fomm). ``mirror_preview`` flips the camera image shown to the user (a
-    mirror feels natural); ``mirror_output`` flips what the virtual camera and the recorder get.
+    (``checkpoint``, ``backend``, ``precision`` are for fomm). ``mirror_preview`` flips the camera
+    image shown to the user (a mirror feels natural); ``mirror_output`` flips what the virtual camera
+    and the recorder get.
     ``passthrough``: output the camera itself instead of the avatar (the "0" shortcut).
     ``passthrough_when_lost``: when the face is lost, output the camera instead of holding the last
     good avatar frame. ``auto_calibrate``: calibrate by itself once the driver's pose has matched the
@@ -119,6 +124,8 @@ class LiveSettings:
     avatar: Path | None = None
     engine: str = "mesh"
     checkpoint: Path | None = None
+    backend: str = "auto"
+    precision: str = "auto"
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     virtual_camera: VirtualCameraSettings = field(default_factory=VirtualCameraSettings)
     mirror_preview: bool = True

@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avatarify_app.avatars import load_image
 from avatarify_app.engines import EngineOptions, create_engine
-from avatarify_app.pipeline.avatars import load_image
 from avatarify_app.tracking import FaceTracker, TrackerOptions
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

@@ -40,12 +40,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.engines import EngineOptions, create_engine
 from avatarify_app.engines.mesh.features import keep_irises_in_eyes
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.frames import FaceTrack
-from avatarify_app.pipeline.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.tracking import FaceTracker, TrackerOptions, detect_face
 from avatarify_app.tracking import landmarks as lm
 

@@ -27,11 +27,11 @@ from pathlib import Path
 import cv2
 import torch
 
+from avatarify_app.avatars import load_image
 from avatarify_app.engines import EngineOptions, create_engine
-from avatarify_app.engines.fomm.motion import scale_motion
+from avatarify_app.engines.fomm.model.motion import scale_motion
 from avatarify_app.engines.fomm.regions import KeypointRegions, scale_regions
 from avatarify_app.engines.mesh.motion import MotionTransfer
-from avatarify_app.pipeline.avatars import load_image
 from avatarify_app.pipeline.controls import ControlRamp
 from avatarify_app.tracking import crop_face, detect_face
 

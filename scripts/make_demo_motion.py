@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.engines.mesh.features import (
     MouthTones,
     keep_irises_in_eyes,
@@ -24,7 +25,6 @@ from avatarify_app.engines.mesh.features import (
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
 from avatarify_app.outputs.mp4 import Mp4Writer
-from avatarify_app.pipeline.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking import landmarks as lm
 from avatarify_app.tracking.crop import transform_points

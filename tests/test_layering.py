@@ -31,8 +31,6 @@ def test_no_importlib_for_our_own_modules():
                 and "avatarify_app" in ast.unparse(node.args[0])
             ):
                 bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-    # Issue 10 replaces this one with a plain import (its branch is merged separately): remove then.
-    bad = [b for b in bad if not b.startswith("modelstore/verify.py")]
     assert not bad, "\n".join(bad)
 
 
@@ -45,3 +43,19 @@ def test_no_print_in_library_code():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 bad.append(str(path.relative_to(PACKAGE)))
     assert not bad
+
+
+def test_no_private_torch_api():
+    """Private torch calls (``torch._nnpack_*`` and the like) break between releases and builds."""
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "torch"
+            ):
+                bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} torch.{node.attr}")
+    assert not bad, "\n".join(bad)

@@ -108,11 +108,6 @@ def _tune_runtime() -> None:
     # ... and its FFmpeg prints a line per damaged packet of a broken video ("error while decoding MB").
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_VIDEOIO_PRIORITY_OBSENSOR", "0")  # depth-camera probing we never use
-    # Idle OpenMP workers sleep instead of spinning on the cores NNPACK's pool needs (fomm on the CPU:
-    # 2.53x instead of 2.38x the plain forward, bench/fomm_engine.py); transparent huge pages for
-    # torch's large buffers mean fewer page faults.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 
 def _setup_logging(verbose: bool) -> None:

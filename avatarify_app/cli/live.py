@@ -11,7 +11,13 @@ import threading
 import time
 from pathlib import Path
 
-from avatarify_app.cli.options import add_region_options, check_output, non_negative_int, positive_float
+from avatarify_app.cli.options import (
+    add_fomm_runtime_arguments,
+    add_region_options,
+    check_output,
+    non_negative_int,
+    positive_float,
+)
 from avatarify_app.cli.stopping import stop_on_signals
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions
@@ -47,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--demo", action="store_true", help="use the built-in demo motion as the camera")
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
+    add_fomm_runtime_arguments(parser)
     parser.add_argument("--no-virtual-camera", action="store_true", help="do not open the virtual camera")
     parser.add_argument(
         "--record",
@@ -93,6 +100,8 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
         engine=args.engine,
         checkpoint=args.checkpoint,
         engine_options=EngineOptions(eyes=args.eyes, mouth=args.mouth, head=args.head),
+        backend=args.backend,
+        precision=args.precision,
         virtual_camera=VirtualCameraSettings(enabled=not args.no_virtual_camera),
         microphone=microphone,
     )

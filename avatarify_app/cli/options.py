@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from avatarify_app.config import STRENGTH_RANGE
+from avatarify_app.config import FOMM_BACKENDS, FOMM_PRECISIONS, STRENGTH_RANGE
 from avatarify_app.errors import InputError
 
 
@@ -101,3 +101,20 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
         group.add_argument(
             f"--{name}", type=bounded_float(*STRENGTH_RANGE), default=1.0, metavar="S", help=parts
         )
+
+
+def add_fomm_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--precision`` for the fomm engine (see docs/fomm.md)."""
+    parser.add_argument(
+        "--backend",
+        choices=FOMM_BACKENDS,
+        default="auto",
+        help="fomm runtime: auto (CUDA if present, else OpenVINO on the CPU), torch or openvino",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=FOMM_PRECISIONS,
+        default="auto",
+        help="fomm precision: auto (the hardware's native one), fp32, fp16 (GPU), bf16, int8 (fastest on "
+        "a CPU)",
+    )

@@ -9,12 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-from avatarify_app.cli.options import add_region_options, bounded_float, check_output, non_negative_int
+from avatarify_app.avatars import default_avatar, load_image
+from avatarify_app.cli.options import (
+    add_fomm_runtime_arguments,
+    add_region_options,
+    bounded_float,
+    check_output,
+    non_negative_int,
+)
 from avatarify_app.cli.stopping import Interrupted
 from avatarify_app.config import STRENGTH_RANGE
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
 from avatarify_app.errors import OutputError
-from avatarify_app.pipeline.avatars import default_avatar, load_image
+from avatarify_app.modelstore import converted_models_dir, fomm_files
 from avatarify_app.rendering import Driving, render_clip
 
 
@@ -39,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
     parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
+    add_fomm_runtime_arguments(parser)
     parser.add_argument("--size", type=int, choices=(256, 512), default=512, help="square output side")
     parser.add_argument(
         "--full", action="store_true", help="output the avatar's whole image with the face animated in place"
@@ -70,7 +78,17 @@ def run(args: argparse.Namespace) -> int:
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
     regions = {"eyes": args.eyes, "mouth": args.mouth, "head": args.head}
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength, **regions)
-    engine = create_engine(args.engine, options, checkpoint=args.checkpoint, config=args.config)
+    checkpoint, config = fomm_files(args.checkpoint, args.config) if args.engine == "fomm" else (None, None)
+    engine = create_engine(
+        args.engine,
+        options,
+        checkpoint=checkpoint,
+        config=config,
+        backend=args.backend,
+        precision=args.precision,
+        cache_dir=converted_models_dir(),
+        progress=_say,
+    )
     started = time.time()
     progress = _ProgressBar()
     try:
@@ -100,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
+    runs = getattr(engine, "device_name", None)
     short = (
         f"; the driving clip stopped decoding after {report.frames} of its {driving.length} frames "
         "(is the file damaged?)"
@@ -107,9 +126,10 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(f"wrote {args.out}: {report.frames} frames at {report.fps:.3g} fps, {sound}{lost}{short}")
+    fps = report.frames / max(report.loop_s, 1e-6)
     print(
-        f"frame loop: {report.frames} frames in {report.loop_s:.1f} s "
-        f"({report.frames / max(report.loop_s, 1e-6):.1f} frames/s)"
+        f"frame loop: {report.frames} frames in {report.loop_s:.1f} s, {fps:.1f} frames/s "
+        + (f"({args.engine} on {runs})" if runs else f"({args.engine})")
     )
     return 0
 
@@ -149,6 +169,11 @@ def _left_behind(out: Path, since: float, frames: int) -> str:
             continue
     kept = " (the file that was there is unchanged)" if out.exists() else ""
     return f"nothing was written to {out}{kept}"
+
+
+def _say(text: str) -> None:
+    """Progress sentences from the engine (the first use of a checkpoint prepares the model)."""
+    print(f"avatarify: {text}", file=sys.stderr, flush=True)
 
 
 class _ProgressBar:

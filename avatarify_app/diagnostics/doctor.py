@@ -16,6 +16,7 @@ from pathlib import Path
 from avatarify_app.diagnostics import devices, runtime
 from avatarify_app.diagnostics.check import Check, Status
 from avatarify_app.diagnostics.checkpoints import check_checkpoints
+from avatarify_app.diagnostics.cpu import check_cpu_features, check_fomm_runtime
 from avatarify_app.diagnostics.desktop import check_display, check_qt
 from avatarify_app.diagnostics.tracking import check_face_mesh_models, check_face_mesh_run, check_opencv
 
@@ -37,6 +38,8 @@ def run_checks(models_dir: Path | None = None, *, probe_devices: bool = True) ->
         ("opencv", check_opencv),
         ("torch", runtime.check_torch),
         ("compute device", runtime.check_compute_device),
+        ("cpu", check_cpu_features),
+        ("fomm runtime", check_fomm_runtime),
         ("face tracking models", check_face_mesh_models),
         ("face tracking run", check_face_mesh_run),
         ("gui toolkit", check_qt),

@@ -140,7 +140,7 @@ def check_compute_device(nvidia: NvidiaInfo | None = None, probe: bool = True) -
 
 
 def _why_cpu(torch_version: str, torch_cuda: str | None, nvidia: NvidiaInfo | None) -> Check:
-    slow = "the fomm engine runs on the CPU (about 1 s a frame); the mesh engine is fine on the CPU"
+    slow = "the fomm engine runs on the CPU (see 'fomm runtime'); the mesh engine is fine on the CPU"
     if sys.platform == "darwin":
         why = (
             "this Mac has no Apple-silicon GPU that torch can use"

@@ -74,8 +74,8 @@ def check_face_mesh_models(root: Path | None = None) -> Check:
 
 def check_face_mesh_run() -> Check:
     """Run FaceMesh for real on the bundled default avatar: it must find one face."""
+    from avatarify_app.avatars import default_avatar, load_image
     from avatarify_app.errors import AvatarifyError
-    from avatarify_app.pipeline.avatars import default_avatar, load_image
 
     fix = f"pip install --force-reinstall mediapipe=={MEDIAPIPE_PIN}"
     try:

@@ -6,10 +6,12 @@ Engines are imported lazily: ``fomm`` pulls in torch, which the ``mesh`` engine 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from avatarify_app.config import DEFAULT_ENGINE, ENGINE_NAMES
+from avatarify_app.config import DEFAULT_ENGINE, ENGINE_NAMES, FOMM_BACKENDS, FOMM_PRECISIONS
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
+from avatarify_app.errors import CheckpointError
 
 
 def create_engine(
@@ -18,10 +20,20 @@ def create_engine(
     *,
     checkpoint: Path | None = None,
     config: Path | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Engine:
-    """Build the engine called ``name``. ``checkpoint`` and ``config`` are for ``fomm`` only.
+    """Build the engine called ``name``.
 
-    Raises ``ValueError`` for an unknown name and ``CheckpointError`` for a missing or bad checkpoint.
+    For ``fomm`` only: ``checkpoint`` and ``config`` (files; ``modelstore.fomm_files`` finds the
+    default ones), ``backend`` and ``precision`` (see ``engines.fomm.runtime.choose_runtime``),
+    ``cache_dir`` for converted models and ``progress`` for the sentences shown while a first use
+    prepares the model.
+
+    Raises ``ValueError`` for an unknown name, ``CheckpointError`` for a missing or bad checkpoint,
+    ``InputError`` for a bad config, backend or precision.
     """
     options = options or EngineOptions()
     if name == "mesh":
@@ -31,8 +43,27 @@ def create_engine(
     if name == "fomm":
         from avatarify_app.engines.fomm import FommEngine
 
-        return FommEngine(options, checkpoint=checkpoint, config=config)
+        if checkpoint is None:
+            raise CheckpointError("the fomm engine needs a checkpoint: pass --checkpoint PATH")
+        return FommEngine(
+            options,
+            checkpoint=checkpoint,
+            config=config,
+            backend=backend,
+            precision=precision,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
     raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")
 
 
-__all__ = ["DEFAULT_ENGINE", "ENGINE_NAMES", "Engine", "EngineOptions", "OutputFraming", "create_engine"]
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINE_NAMES",
+    "FOMM_BACKENDS",
+    "FOMM_PRECISIONS",
+    "Engine",
+    "EngineOptions",
+    "OutputFraming",
+    "create_engine",
+]

@@ -1,8 +1,9 @@
 """What the window remembers between runs, kept in ``QSettings``.
 
-Stored: the source (camera number, video file or demo), avatar, engine and checkpoint, mirror and
-virtual-camera switches, microphone, expression and region strengths, and the window geometry. Values
-that no longer make sense (a deleted file, an unknown engine) fall back to the defaults of ``config.py``.
+Stored: the source (camera number, video file or demo), avatar, engine, checkpoint and fomm
+precision, mirror and virtual-camera switches, microphone, expression and region strengths, and the
+window geometry. Values that no longer make sense (a deleted file, an unknown engine) fall back to the
+defaults of ``config.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import ENGINE_NAMES, LiveSettings
+from avatarify_app.config import ENGINE_NAMES, FOMM_PRECISIONS, LiveSettings
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class SettingsStore:
         engine = str(q.value("engine/name", base.engine))
         if engine not in ENGINE_NAMES:
             engine = base.engine
+        precision = str(q.value("engine/precision", base.precision))
+        if precision not in FOMM_PRECISIONS:
+            precision = base.precision
         microphone = q.value("recording/microphone", None)
         strength = _float(q.value("engine/strength", base.engine_options.strength), 1.0)
         regions = {
@@ -67,6 +71,7 @@ class SettingsStore:
             avatar=_existing_path(q.value("avatar/path", None)) or base.avatar,
             engine=engine,
             checkpoint=_existing_path(q.value("engine/checkpoint", None)) or base.checkpoint,
+            precision=precision,
             engine_options=dataclasses.replace(base.engine_options, strength=strength, **regions),
             mirror_preview=_bool(q.value("view/mirror_preview", base.mirror_preview)),
             mirror_output=_bool(q.value("view/mirror_output", base.mirror_output)),

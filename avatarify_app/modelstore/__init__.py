@@ -4,6 +4,16 @@ Nothing here imports torch until a load check is asked for (``verify.check_loada
 """
 
 from avatarify_app.modelstore.fetch import DownloadError, FetchResult, fetch_model
+from avatarify_app.modelstore.fomm import (
+    CACHE_DIR_ENV,
+    DEFAULT_CHECKPOINTS,
+    converted_models_dir,
+    fomm_files,
+    identify_checkpoint,
+    resolve_checkpoint,
+    resolve_config,
+    user_cache_dir,
+)
 from avatarify_app.modelstore.importer import ImportResult, Verdict, import_checkpoint
 from avatarify_app.modelstore.registry import (
     MODELS_DIR_ENV,
@@ -19,6 +29,8 @@ from avatarify_app.modelstore.registry import (
 from avatarify_app.modelstore.verify import ModelStatus, check_loadable, file_md5, inspect_model
 
 __all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_CHECKPOINTS",
     "MODELS_DIR_ENV",
     "DownloadError",
     "FetchResult",
@@ -29,13 +41,19 @@ __all__ = [
     "Verdict",
     "app_root",
     "check_loadable",
+    "converted_models_dir",
     "default_models_dir",
     "default_registry_path",
     "disk_error",
     "fetch_model",
+    "fomm_files",
     "file_md5",
     "find_entry",
+    "identify_checkpoint",
     "import_checkpoint",
     "inspect_model",
     "load_registry",
+    "resolve_checkpoint",
+    "resolve_config",
+    "user_cache_dir",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,16 +62,16 @@ def check_loadable(path: Path, config: Path | None = None) -> None:
     Raises ``CheckpointError`` saying what was found instead. Takes seconds for a 228 MB file.
     """
     try:
-        fomm_checkpoint = importlib.import_module("avatarify_app.engines.fomm.checkpoint")
+        # Imported here: it loads torch, which the rest of the model store does not need.
+        from avatarify_app.engines.fomm.checkpoint import load_checkpoint, read_checkpoint
     except ImportError as exc:
         logger.info("fomm engine not importable (%s): checking %s with torch.load only", exc, path)
         _read_parts(Path(path))
         return
     if config is not None and Path(config).is_file():
-        networks = fomm_checkpoint.load_checkpoint(Path(path), Path(config))
-        _require_finite(Path(path), ((n, t) for net in networks for n, t in net.state_dict().items()))
+        load_checkpoint(Path(path), Path(config))  # refuses NaN or infinite weights itself
     else:
-        parts = fomm_checkpoint.read_checkpoint(Path(path))
+        parts = read_checkpoint(Path(path))
         _require_finite(Path(path), ((n, t) for part in parts.values() for n, t in part.items()))
 
 

@@ -19,6 +19,7 @@ from avatarify_app.capture import create_source
 from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec
 from avatarify_app.engines import Engine, EngineOptions, create_engine
 from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.modelstore import converted_models_dir, fomm_files
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
 from avatarify_app.outputs.recorder import RecorderSink
@@ -56,10 +57,6 @@ NO_CAMERA_TEXT = (
 )
 
 
-def _create_engine(name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
-    return create_engine(name, options, checkpoint=checkpoint)
-
-
 class Controller:
     """Starts, steers and stops live mode.
 
@@ -74,7 +71,8 @@ class Controller:
         audio_input_factory: builds the microphone input for recordings (see
             ``outputs.microphone.AudioInputFactory``); default sounddevice.
         engine_factory: ``(name, EngineOptions, checkpoint) -> Engine``; default
-            ``engines.create_engine``.
+            ``engines.create_engine`` with the settings' fomm backend and precision, the default
+            checkpoint when none is named, and the model preparation's progress as messages.
         tracker_factory: ``() -> FaceTracker`` for the driving stream; default FaceMesh in stream
             mode with One Euro smoothing.
 
@@ -121,7 +119,7 @@ class Controller:
 
         self._factories = Factories(
             source=source_factory or create_source,
-            engine=engine_factory or _create_engine,
+            engine=engine_factory or self._create_engine,
             recorder=make_recorder,
             tracker=tracker_factory,
             vcam_backend=vcam_backend,
@@ -209,6 +207,22 @@ class Controller:
 
     def _post(self, level: MessageLevel, text: str, key: str) -> None:
         self._emit(MessagePosted(UserMessage(level, text, key=key)))
+
+    def _create_engine(self, name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
+        """The default engine factory (runs in the inference thread)."""
+        settings, config = self._settings, None
+        if name == "fomm":
+            checkpoint, config = fomm_files(checkpoint, None)
+        return create_engine(
+            name,
+            options,
+            checkpoint=checkpoint,
+            config=config,
+            backend=settings.backend,
+            precision=settings.precision,
+            cache_dir=converted_models_dir(),
+            progress=lambda text: self._post(MessageLevel.INFO, text, key="engine"),
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -315,6 +329,17 @@ class Controller:
             pipeline.inference.send(SetEngine(name, checkpoint))
         else:
             self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
+
+    def set_engine_runtime(self, backend: str | None = None, precision: str | None = None) -> None:
+        """The fomm engine's backend and/or precision (None keeps one); a running fomm engine reloads
+        with them (``EngineChanged`` says what runs; a first use prepares the model, with messages)."""
+        self._update(
+            lambda s: dataclasses.replace(s, backend=backend or s.backend, precision=precision or s.precision)
+        )
+        settings = self._settings
+        if (pipeline := self._pipeline) is not None and settings.engine == "fomm":
+            self._requested_checkpoint["fomm"] = settings.checkpoint
+            pipeline.inference.send(SetEngine("fomm", settings.checkpoint))
 
     def calibrate(self) -> None:
         """Take the current driving frame as the neutral pose (``Calibrated``, or a message)."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avatarify_app.avatars import load_image
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.frames import FaceTrack
-from avatarify_app.pipeline.avatars import load_image
 from avatarify_app.tracking import FaceTracker, TrackerOptions, crop_face
 from avatarify_app.tracking.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 

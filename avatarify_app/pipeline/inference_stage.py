@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.config import LiveSettings
 from avatarify_app.engines import Engine, EngineOptions
 from avatarify_app.errors import AvatarifyError, NoFaceError
 from avatarify_app.frames import FaceTrack, Frame, MessageLevel
-from avatarify_app.pipeline.avatars import default_avatar, load_image
 from avatarify_app.pipeline.controls import ControlRamp
 from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
 from avatarify_app.pipeline.faces import face_square

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
+from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines import EngineOptions, OutputFraming
 from avatarify_app.engines.mesh import MeshEngine
 from avatarify_app.outputs.mp4 import Mp4Writer
-from avatarify_app.pipeline.avatars import default_avatar, load_image
 from avatarify_app.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
@@ -272,7 +272,7 @@ def test_render_ends_with_the_frame_loop_figures(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith(f"wrote {out}: 375 frames at 30 fps")
     assert lines[-1].startswith("frame loop: 375 frames in ")
-    assert lines[-1].endswith(" frames/s)")
+    assert lines[-1].endswith(" frames/s (mesh on CPU)")
     assert result.stdout.count("wrote") == 1
 
 

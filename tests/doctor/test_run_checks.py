@@ -20,6 +20,8 @@ EXPECTED_NAMES = [
     "opencv",
     "torch",
     "compute device",
+    "cpu",
+    "fomm runtime",
     "face tracking models",
     "face tracking run",
     "gui toolkit",

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFileDialog
 
+from avatarify_app.avatars import bundled_avatars
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.frames import HeadPose, MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
@@ -24,7 +25,6 @@ from avatarify_app.gui.panels.source import NO_CAMERA_LABEL
 from avatarify_app.gui.settings import SettingsStore
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
-from avatarify_app.pipeline.avatars import bundled_avatars
 from avatarify_app.pipeline.controller import NO_CAMERA_TEXT
 from avatarify_app.pipeline.events import Calibrated, FramesReady, Metrics
 from tests.fakes import VirtualCameraLog
@@ -395,11 +395,13 @@ def test_overlay_and_landmarks_draw_on_the_camera_preview(qtbot, make_window) ->
 
 
 def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path, monkeypatch) -> None:
-    """The real FOMM engine, built from a tiny config with random weights (a vox checkpoint is 228 MB)."""
+    """The real FOMM engine on OpenVINO, built from a tiny config with random weights (a vox checkpoint
+    is 228 MB): the first use shows its preparation, the panel says what runs, and the speed / quality
+    choice reloads it."""
     import yaml
 
-    from avatarify_app.engines import create_engine
     from avatarify_app.engines.fomm.config import FommConfig, build_models
+    from avatarify_app.pipeline import controller as controller_module
     from tests.engines.fomm.fomm_helpers import save_original_layout, tiny_config_dict
 
     config = tmp_path / "tiny.yaml"
@@ -407,23 +409,35 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     checkpoint = save_original_layout(
         tmp_path / "tiny-vox.pth.tar", *build_models(FommConfig.from_yaml(config))
     )
-
-    def engines(name, options, checkpoint):
-        return create_engine(name, options, checkpoint=checkpoint, config=config if name == "fomm" else None)
-
+    monkeypatch.setattr(controller_module, "fomm_files", lambda path, _config: (path, config))
+    monkeypatch.setenv("AVATARIFY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
-    window = make_window(engine_factory=engines)
+    window = make_window()
+    messages: list[UserMessage] = []
+    window.bridge.message_posted.connect(messages.append)
     panel = window.source_panel
     qtbot.waitUntil(lambda: not panel.loading, timeout=15_000)
+    assert not panel.quality_combo.isEnabled(), "speed / quality is a fomm choice"
     with qtbot.waitSignal(window.bridge.engine_changed, timeout=60_000) as changed:
         qtbot.mouseClick(panel.checkpoint_button, Qt.MouseButton.LeftButton)
         assert panel.loading
         assert not panel.engine_combo.isEnabled()
-    assert changed.args == ["fomm", "CPU"]
-    assert panel.device_label.text() == "FOMM on CPU"
+    assert changed.args == ["fomm", "CPU, OpenVINO fp32"]  # this project's CPUs have no native bf16
+    assert any("Preparing the model for this computer" in m.text for m in messages if m.key == "engine")
+    assert panel.device_label.text() == "FOMM on CPU, OpenVINO fp32"
     assert panel.engine_combo.currentData() == "fomm"
     assert panel.checkpoint_button.text() == "tiny-vox.pth.tar"
     assert window.controller.settings.checkpoint == checkpoint
+    assert panel.quality_combo.isEnabled()
+    assert panel.quality_combo.currentData() == "auto"
+    wait_for_frames(qtbot, window, count=2)
+    with qtbot.waitSignal(window.bridge.engine_changed, timeout=60_000) as changed:
+        panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fp32"))
+        panel.quality_combo.activated.emit(panel.quality_combo.currentIndex())
+        assert panel.loading
+    assert changed.args == ["fomm", "CPU, OpenVINO fp32"]
+    assert window.controller.settings.precision == "fp32"
+    assert not panel.loading
     wait_for_frames(qtbot, window, count=2)
 
 
@@ -540,7 +554,7 @@ def test_gallery_renames_and_removes_added_avatars(
 def test_gallery_shows_the_avatar_in_use_from_the_start(
     qtbot, make_window, live_settings: LiveSettings
 ) -> None:
-    from avatarify_app.pipeline.avatars import bundled_avatars
+    from avatarify_app.avatars import bundled_avatars
 
     second = bundled_avatars()[1]
     window = make_window(dataclasses.replace(live_settings, avatar=second), start=False)

@@ -17,25 +17,14 @@ import torch
 from torch import nn
 
 from avatarify_app.engines.fomm.config import FommConfig, build_models
-from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.keypoints import KPDetector
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.keypoints import KPDetector
 from avatarify_app.errors import CheckpointError
-from avatarify_app.modelstore import ModelEntry, file_md5, load_registry
 
 logger = logging.getLogger(__name__)
 
 PARTS = ("kp_detector", "generator")
 _MAX_LISTED = 5
-
-
-def identify_checkpoint(path: Path, registry: tuple[ModelEntry, ...] | None = None) -> ModelEntry | None:
-    """The registered checkpoint (``models/registry.yaml``) that ``path`` is, by md5, or None.
-
-    Slow: hashes the whole file (about 1 s for 228 MB). ``registry`` defaults to the app's registry.
-    """
-    md5 = file_md5(path)
-    entries = load_registry() if registry is None else registry
-    return next((entry for entry in entries if entry.md5 == md5), None)
 
 
 def read_checkpoint(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -115,6 +104,18 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, object], part: s
         raise CheckpointError(
             f"{source}: the {part} weights do not fit the config ({'; '.join(problems)}): "
             "is the config the one this checkpoint was trained with?"
+        )
+    bad = [
+        k
+        for k, v in state_dict.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+        raise CheckpointError(
+            f"{source}: the {part} weights contain NaN or infinite values "
+            f"({', '.join(bad[:_MAX_LISTED])}{more}): "
+            "the file is damaged or comes from a diverged training run"
         )
     full = dict(state_dict)
     for key, value in expected.items():

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.keypoints import KPDetector
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.keypoints import KPDetector
 from avatarify_app.errors import InputError
 
 DEFAULT_FRAME_SIZE = 256

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,36 +15,29 @@ import torch
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.engines.fomm.checkpoint import load_checkpoint
 from avatarify_app.engines.fomm.config import FommConfig
-from avatarify_app.engines.fomm.device import select_device
-from avatarify_app.engines.fomm.frozen_conv import nnpack_threads
-from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.motion import normalize_kp
-from avatarify_app.engines.fomm.optimize import optimize_for_inference
-from avatarify_app.engines.fomm.regions import KeypointRegions, scale_regions
+from avatarify_app.engines.fomm.model.motion import movement_scale
+from avatarify_app.engines.fomm.regions import KeypointRegions
+from avatarify_app.engines.fomm.runtime import AvatarTensors, Motion, Runtime, choose_runtime, select_device
 from avatarify_app.errors import CheckpointError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
-from avatarify_app.modelstore import app_root, default_models_dir
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back
 from avatarify_app.tracking.landmarks import RIGID
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINTS = ("vox-adv-cpk.pth.tar", "vox-cpk.pth.tar")
 Box = tuple[float, float, float, float]
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
 class _Avatar:
-    """Everything ``animate`` needs that depends on the avatar alone (tensors on the engine's device)."""
+    """Everything ``animate`` needs that depends on the avatar alone (tensors on the runtime's device)."""
 
     image: np.ndarray  # RGB uint8 (H, W, 3), as given
     track: FaceTrack
     crop: FaceCrop  # frame_size x frame_size around the face
-    source: torch.Tensor  # (1, 3, S, S) in [0, 1], generator dtype
-    kp_source: Keypoints  # float32
-    features: torch.Tensor  # generator.encode(source)
-    source_small: torch.Tensor  # the dense motion network's downsampled source
+    tensors: AvatarTensors  # keypoints, encoder features, downsampled source
     rest: np.ndarray  # the output with no motion: the crop (SQUARE) or the image (FULL)
 
 
@@ -56,56 +50,26 @@ class _Anchor:
     spread: float
 
 
-def resolve_checkpoint(checkpoint: Path | None) -> Path:
-    """``checkpoint``, or the first of ``DEFAULT_CHECKPOINTS`` in the models folder.
-
-    Raises ``CheckpointError`` saying where to put one when there is none.
-    """
-    if checkpoint is not None:
-        if not Path(checkpoint).is_file():
-            raise CheckpointError(f"FOMM checkpoint {checkpoint} not found")
-        return Path(checkpoint)
-    models_dir = default_models_dir()
-    for name in DEFAULT_CHECKPOINTS:
-        if (models_dir / name).is_file():
-            return models_dir / name
-    raise CheckpointError(
-        f"no FOMM checkpoint: put {DEFAULT_CHECKPOINTS[0]} in {models_dir} (avatarify models fetch "
-        "vox-adv-cpk), or pass --checkpoint PATH; the weights (CC BY-NC 4.0) are not shipped with the app"
-    )
-
-
-def resolve_config(checkpoint: Path, config: Path | None) -> FommConfig:
-    """``config``, else ``models/vox-adv-256.yaml`` for a checkpoint named "*adv*", else ``vox-256.yaml``.
-
-    Both released configs describe the same networks; without the yaml files (an unusual install) the
-    built-in vox-256 layout is used.
-    """
-    if config is not None:
-        return FommConfig.from_yaml(Path(config))
-    name = "vox-adv-256.yaml" if "adv" in checkpoint.name else "vox-256.yaml"
-    path = app_root() / "models" / name
-    if path.is_file():
-        return FommConfig.from_yaml(path)
-    logger.info("%s not found: using the built-in vox-256 network layout", path)
-    return FommConfig.vox256()
-
-
 class FommEngine(Engine):
     """Animate the avatar with FOMM keypoints: relative motion from the calibrated neutral frame.
 
     Per avatar (``set_avatar``), the face is cropped to the config's frame size (256 for the vox
     checkpoints) and its keypoints, encoder features and downsampled image are cached, so each frame
     runs only the keypoint detector on the driver, the dense motion network and the generator's
-    decoder. The driver's crop follows its face box as it was at calibration, moved and scaled with the
-    rigid landmarks (eyes, nose, forehead): the box of all landmarks grows when the mouth opens, and a
-    crop that zoomed with it would shrink the avatar's face.
+    decoder, on a runtime (``runtime/``): OpenVINO on the CPU, torch on a GPU (see
+    ``runtime.choose_runtime`` for ``backend``, ``precision`` and ``device``). The driver's crop follows
+    its face box as it was at calibration, moved and scaled with the rigid landmarks (eyes, nose,
+    forehead): the box of all landmarks grows when the mouth opens, and a crop that zoomed with it
+    would shrink the avatar's face.
 
-    On the CPU, ``animate`` may lower torch's process-wide thread count for the duration of the call
-    (``frozen_conv.nnpack_threads``); the caller's setting is restored before it returns.
+    ``checkpoint``: the weights file; ``config``: a yaml file or a ``FommConfig`` (None: the vox-256
+    layout); finding the default ones is ``modelstore``'s job. ``cache_dir``: where OpenVINO's converted
+    models are kept (None: a folder in the temp dir). ``progress`` gets sentences for the user while a
+    first use prepares the model (minutes on a small CPU). ``device_name`` says what runs, for
+    people: "CPU, OpenVINO fp32", "CUDA: <GPU>, torch fp16 + CUDA graphs".
 
-    Raises (constructor): ``CheckpointError`` (missing or bad checkpoint), ``InputError`` (bad config),
-    ``DeviceError`` (a requested device is absent).
+    Raises (constructor): ``CheckpointError`` (missing or bad checkpoint), ``InputError`` (bad config,
+    backend or precision), ``DeviceError`` (a requested device is absent).
     """
 
     name = "fomm"
@@ -114,49 +78,51 @@ class FommEngine(Engine):
         self,
         options: EngineOptions,
         *,
-        checkpoint: Path | None = None,
-        config: Path | None = None,
+        checkpoint: Path,
+        config: Path | FommConfig | None = None,
+        backend: str = "auto",
+        precision: str = "auto",
         device: str | None = None,
-        fp16: bool = False,
+        cache_dir: Path | None = None,
+        progress: Progress | None = None,
         align_corners: bool = True,
         adapt_movement_scale: bool = True,
         use_relative_jacobian: bool = True,
     ) -> None:
         super().__init__(options)
-        checkpoint_path = resolve_checkpoint(checkpoint)
-        self.config = resolve_config(checkpoint_path, config)
-        compute = select_device(device)
-        self.device = compute.device
-        self.device_name = compute.label
-        self.fp16 = fp16 and self.device.type == "cuda"
-        if fp16 and not self.fp16:
-            logger.info("fp16 is for CUDA GPUs only: running in float32 on %s", self.device_name)
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise CheckpointError(f"FOMM checkpoint {checkpoint} not found")
+        if config is None:
+            self.config = FommConfig.vox256()
+        else:
+            self.config = config if isinstance(config, FommConfig) else FommConfig.from_yaml(Path(config))
         self.adapt_movement_scale = adapt_movement_scale
         self.use_relative_jacobian = use_relative_jacobian
         self.frame_size = self.config.frame_size
-        kp_detector, generator = load_checkpoint(checkpoint_path, self.config, "cpu", align_corners)
-        self._dtype = torch.float16 if self.fp16 else torch.float32
-        memory_format = torch.contiguous_format if compute.is_cpu else torch.channels_last
-        self._memory_format = memory_format
-        self._threads = nnpack_threads if compute.is_cpu else contextlib.nullcontext
-        kp_detector = optimize_for_inference(kp_detector, inplace=True)
-        # torch's stub for Module.to omits memory_format, which Module.to takes (torch docs).
-        self._kp_detector = kp_detector.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
-        self._generator = optimize_for_inference(generator, inplace=True).to(  # type: ignore[call-overload]
-            self.device, self._dtype, memory_format=memory_format
-        )
-        if compute.is_cpu:
-            logger.info(
-                "FOMM runs on the CPU (%d threads): expect about 0.3 to 0.4 s a frame on 2 cores; a CUDA "
-                "GPU makes it real-time",
-                torch.get_num_threads(),
+        choice = choose_runtime(backend, precision, device)
+        kp_detector, generator = load_checkpoint(checkpoint, self.config, "cpu", align_corners)
+        if choice.backend == "openvino" and not self.config.common_params.get("estimate_jacobian"):
+            raise InputError(
+                "the openvino backend needs a config with jacobians (estimate_jacobian): use --backend torch"
             )
-        logger.info("FOMM engine ready on %s (%s)", self.device_name, checkpoint_path.name)
+        self._runtime = _build_runtime(
+            choice, kp_detector, generator, self.config, checkpoint, cache_dir, align_corners, progress
+        )
+        self.device = self._runtime.device
+        self.device_name = self._runtime.label
+        self.precision = self._runtime.precision
+        logger.info("FOMM engine ready: %s (%s)", self.device_name, checkpoint.name)
         self._avatar: _Avatar | None = None
-        self._kp_initial: Keypoints | None = None
+        self._kp_initial: dict[str, torch.Tensor] | None = None
         self._regions: KeypointRegions | None = None  # region strengths' calibration (regions.py)
+        self._motion: Motion | None = None
         self._anchor: _Anchor | None = None
         self._last_output: np.ndarray | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     # -- Engine interface ------------------------------------------------------------------------
 
@@ -169,13 +135,10 @@ class FommEngine(Engine):
                 "facing the camera"
             )
         crop = crop_face(image, track.box, self.frame_size)
-        with torch.inference_mode():
-            source = self._tensor(crop.image)
-            kp_source = self._kp_detector(source.float())
-            features = self._generator.encode(source.to(self._dtype))
-            small = self._generator.dense_motion_network.downsample(source.to(self._dtype))
+        tensors = self._runtime.prepare(self._tensor(crop.image))
         rest = self._frame(crop.image, crop, image)
-        self._avatar = _Avatar(image, track, crop, source.to(self._dtype), kp_source, features, small, rest)
+        self._avatar = _Avatar(image, track, crop, tensors, rest)
+        self._update_motion()
         self._last_output = None
         logger.info("avatar set: %dx%d, face box %s", image.shape[1], image.shape[0], track.box)
 
@@ -185,48 +148,31 @@ class FommEngine(Engine):
         _check_image(image, "driving frame")
         self._anchor = _make_anchor(track)
         crop = self._driver_crop(image, track)
-        with torch.inference_mode():
-            self._kp_initial = self._kp_detector(self._tensor(crop.image))
+        self._kp_initial = self._runtime.keypoints(self._tensor(crop.image))
         landmarks = track.landmarks
         self._regions = (
             None if landmarks is None else KeypointRegions.calibrate(self._kp_initial, crop, landmarks)
         )
+        self._update_motion()
         logger.info("calibrated on a face at %s", track.box)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
         avatar = self._require_avatar()
         if not track.found or track.box is None:
             return self._last_output if self._last_output is not None else avatar.rest
-        if self._kp_initial is None:
+        if self._motion is None:
             self.calibrate(image, track)
-        assert self._kp_initial is not None  # calibrate sets it or raises
+        assert self._motion is not None  # calibrate sets it or raises
         _check_image(image, "driving frame")
         crop = self._driver_crop(image, track)
+        strength: float | torch.Tensor = float(self.strength)
         if self._regions is not None and track.landmarks is not None:
             crop = self._regions.head_crop(image, crop, track.landmarks, self.head)
-        with torch.inference_mode(), self._threads():
-            kp_driving = self._kp_detector(self._tensor(crop.image))
-            kp_norm = normalize_kp(
-                avatar.kp_source,
-                kp_driving,
-                self._kp_initial,
-                adapt_movement_scale=self.adapt_movement_scale,
-                use_relative_movement=True,
-                use_relative_jacobian=self.use_relative_jacobian,
-            )
-            kp_norm = scale_regions(
-                self._regions, avatar.kp_source, kp_norm, self.strength, self.eyes, self.mouth
-            )
-            out = self._generator(
-                avatar.source,
-                kp_driving={k: v.to(self._dtype) for k, v in kp_norm.items()},
-                kp_source={k: v.to(self._dtype) for k, v in avatar.kp_source.items()},
-                source_features=avatar.features,
-                source_small=avatar.source_small,
-                return_deformed=False,
-            )
-            prediction = _to_image(out["prediction"])
-        self._last_output = self._frame(prediction, avatar.crop, avatar.image)
+            if (self.eyes, self.mouth) != (1.0, 1.0):
+                gains = self._regions.gains(self.strength, self.eyes, self.mouth)
+                strength = torch.as_tensor(gains, dtype=torch.float32, device=self.device)
+        prediction = self._runtime.step(self._tensor(crop.image), avatar.tensors, self._motion, strength)
+        self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
     @property
@@ -244,13 +190,13 @@ class FommEngine(Engine):
         return self._kp_initial is not None
 
     def close(self) -> None:
-        """Drop the networks and caches (GPU memory is returned to torch's allocator)."""
+        """Drop the runtime and the caches (GPU memory is returned to torch's allocator)."""
         self._avatar = None
+        self._motion = None
         self._last_output = None
-        self._kp_detector = None  # type: ignore[assignment]
-        self._generator = None  # type: ignore[assignment]
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None  # type: ignore[assignment]
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -259,10 +205,22 @@ class FommEngine(Engine):
             raise RuntimeError("set_avatar must be called before animate")
         return self._avatar
 
+    def _update_motion(self) -> None:
+        """Relative motion for the current avatar and calibration (the movement scale, computed once)."""
+        if self._avatar is None or self._kp_initial is None:
+            self._motion = None
+            return
+        kp_source = self._avatar.tensors.kp_source
+        if self.adapt_movement_scale:
+            scale = movement_scale(kp_source, self._kp_initial)
+        else:
+            scale = torch.ones(1, device=kp_source["value"].device)
+        self._motion = Motion(self._kp_initial, scale.float(), self.use_relative_jacobian)
+
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
-        """RGB uint8 (S, S, 3) -> (1, 3, S, S) float32 in [0, 1] on the device."""
+        """RGB uint8 (S, S, 3) -> (1, 3, S, S) float32 in [0, 1] on the runtime's device."""
         t = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        return (t.float() / 255.0).contiguous(memory_format=self._memory_format)
+        return (t.float() / 255.0).contiguous()
 
     def _driver_crop(self, image: np.ndarray, track: FaceTrack) -> FaceCrop:
         box = track.box if self._anchor is None else _follow_anchor(self._anchor, track)
@@ -279,6 +237,44 @@ class FommEngine(Engine):
             return face.copy()
         interpolation = cv2.INTER_CUBIC if size > face.shape[0] else cv2.INTER_AREA
         return cv2.resize(face, (size, size), interpolation=interpolation)
+
+
+def _build_runtime(
+    choice,
+    kp_detector,
+    generator,
+    config: FommConfig,
+    checkpoint: Path,
+    cache_dir: Path | None,
+    align_corners: bool,
+    progress: Progress | None,
+) -> Runtime:
+    """The runtime ``choice`` names, over the loaded networks."""
+    if choice.backend == "openvino":
+        from avatarify_app.engines.fomm.runtime.openvino_runtime import OpenVinoRuntime, file_md5
+
+        if cache_dir is None:
+            cache_dir = Path(tempfile.gettempdir()) / "avatarify-model-cache"
+            logger.info("no cache folder given: converted models go to %s", cache_dir)
+        return OpenVinoRuntime(
+            kp_detector,
+            generator,
+            config,
+            checkpoint_md5=file_md5(checkpoint),
+            cache_dir=cache_dir,
+            precision=choice.precision,
+            device=choice.device,
+            align_corners=align_corners,
+            progress=progress,
+        )
+    compute = select_device(choice.device)
+    if compute.device.type == "cuda":
+        from avatarify_app.engines.fomm.runtime.cuda_graphs import CudaGraphRuntime
+
+        return CudaGraphRuntime(kp_detector, generator, compute, choice.precision)
+    from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
+
+    return TorchRuntime(kp_detector, generator, compute, choice.precision)
 
 
 def _check_image(image: np.ndarray, what: str) -> None:

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import torch
 
-from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.motion import scale_motion
+from avatarify_app.engines.fomm.model.keypoints import Keypoints
+from avatarify_app.engines.fomm.model.motion import scale_motion
 from avatarify_app.engines.mesh.motion import fit_similarity
 from avatarify_app.engines.regions import expression_gains, partial_similarity, region_weights
 from avatarify_app.tracking.crop import FaceCrop, invert_affine, transform_points
@@ -97,11 +97,7 @@ def scale_regions(
         return scale_motion(kp_source, kp_target, strength)
     value = kp_source["value"]
     gains = torch.as_tensor(regions.gains(strength, eyes, mouth), dtype=value.dtype, device=value.device)
-    out = {"value": value + gains.view(1, -1, 1) * (kp_target["value"] - value)}
-    if "jacobian" in kp_target and "jacobian" in kp_source:
-        jacobian = kp_source["jacobian"]
-        out["jacobian"] = jacobian + gains.view(1, -1, 1, 1) * (kp_target["jacobian"] - jacobian)
-    return out
+    return scale_motion(kp_source, kp_target, gains)
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from avatarify_app.avatars import IMAGE_SUFFIXES, bundled_avatars
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailLoader
 from avatarify_app.gui.widgets import pictures_folder
-from avatarify_app.pipeline.avatars import IMAGE_SUFFIXES, bundled_avatars
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import AvatarChanged
 

@@ -24,6 +24,7 @@ from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
 from avatarify_app.gui.widgets import videos_folder
 from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.events import PipelineState
 
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
 NO_CAMERA_LABEL = "No camera found"
@@ -31,11 +32,18 @@ TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
 ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (needs a checkpoint)"}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"
+# The fomm engine's "Speed / quality" choice: its precision (docs/fomm.md).
+SPEED_QUALITY = {
+    "auto": "Automatic",
+    "fp32": "Best quality (fp32)",
+    "int8": "Fastest (int8, CPU)",
+}
 
 
 class SourcePanel(QGroupBox):
     """Camera picker (the cameras found, "Demo motion", "Video file…") and engine picker with its
-    checkpoint, the device it runs on, and a busy bar while an engine loads."""
+    checkpoint, the fomm engine's speed / quality choice, what runs ("FOMM on CPU, OpenVINO fp32"),
+    and a busy bar while an engine loads (the first use of a checkpoint prepares the model)."""
 
     def __init__(
         self,
@@ -67,7 +75,16 @@ class SourcePanel(QGroupBox):
             "Choose a FOMM vox checkpoint (vox-adv-cpk.pth.tar or vox-cpk.pth.tar)"
         )
         self.checkpoint_button.clicked.connect(self.choose_checkpoint)
+        self.quality_combo = _narrow_combo()
+        for precision, label in SPEED_QUALITY.items():
+            self.quality_combo.addItem(label, precision)
+        self.quality_combo.setToolTip(
+            "FOMM's precision: Automatic uses what the hardware does natively; int8 is the fastest on a "
+            "CPU, at a small cost in quality. The first use of a choice prepares the model (a minute or two)."
+        )
+        self.quality_combo.activated.connect(self._on_quality_activated)
         self.device_label = QLabel("—")
+        self.device_label.setWordWrap(True)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate
         self.busy.setTextVisible(False)
@@ -80,6 +97,7 @@ class SourcePanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Camera", self.camera_combo)
         form.addRow("Engine", engine_row)
+        form.addRow("Speed / quality", self.quality_combo)
         form.addRow("Device", self.device_label)
         form.addRow(self.busy)
 
@@ -97,6 +115,7 @@ class SourcePanel(QGroupBox):
         self.busy.setVisible(loading)
         self.engine_combo.setEnabled(not loading)
         self.checkpoint_button.setEnabled(not loading)
+        self.quality_combo.setEnabled(not loading and self._controller.settings.engine == "fomm")
 
     def sync(self, *_: object) -> None:
         """Show the controller's current source and engine."""
@@ -115,6 +134,13 @@ class SourcePanel(QGroupBox):
             self.camera_combo.setCurrentIndex(row)
         with QSignalBlocker(self.engine_combo):
             self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(settings.engine), 0))
+        with QSignalBlocker(self.quality_combo):
+            row = self.quality_combo.findData(settings.precision)
+            if row < 0:  # a precision from the command line that the picker does not offer
+                self.quality_combo.addItem(settings.precision, settings.precision)
+                row = self.quality_combo.count() - 1
+            self.quality_combo.setCurrentIndex(row)
+        self.quality_combo.setEnabled(settings.engine == "fomm" and not self.loading)
         checkpoint = settings.checkpoint
         self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
         self.checkpoint_button.setToolTip(
@@ -168,6 +194,15 @@ class SourcePanel(QGroupBox):
             self.sync()  # the combo follows when (and if) the engine has loaded
             return
         self._load_engine(name, checkpoint if name == "fomm" else None)
+
+    def _on_quality_activated(self, row: int) -> None:
+        precision = self.quality_combo.itemData(row)
+        settings = self._controller.settings
+        if precision == settings.precision:
+            return
+        if settings.engine == "fomm" and self._controller.state is PipelineState.RUNNING:
+            self.set_loading(True)  # EngineChanged (or an engine error) ends it
+        self._controller.set_engine_runtime(precision=precision)
 
     def _load_engine(self, name: str, checkpoint: Path | None) -> None:
         self.set_loading(True)

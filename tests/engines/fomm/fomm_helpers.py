@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from avatarify_app.engines.fomm.generator import OcclusionAwareGenerator
-from avatarify_app.engines.fomm.keypoints import KPDetector
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.keypoints import KPDetector
 
 # Small enough for milliseconds per forward, with every part of the vox layout (jacobians, occlusion,
 # anti-alias downsampling, several hourglass levels). Frames are 64x64 (``frame_shape``).
@@ -80,3 +81,29 @@ def save_original_layout(
         _use_new_zipfile_serialization=not legacy,
     )
     return path
+
+
+def spread_output_(kp_detector: KPDetector, generator: OcclusionAwareGenerator, images: torch.Tensor) -> None:
+    """Scale the generator's final conv so its prediction spreads over [0, 1] (pre-sigmoid std 1.5):
+    errors are then measured on a picture, not on a flat grey."""
+    features: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        kp = kp_detector(images[:1])
+        hook = generator.final.register_forward_hook(lambda m, i, o: features.setdefault("out", o))
+        generator(images[:1], kp_source=kp, kp_driving=kp)
+        hook.remove()
+        generator.final.weight.mul_(1.5 / features["out"].std())
+        generator.final.bias.zero_()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of two images in [0, 1]."""
+    mse = float(((a.float() - b.float()) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def smooth_images(count: int, size: int = TINY_FRAME, seed: int = 1) -> torch.Tensor:
+    """Smooth random images (count, 3, size, size) in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 8, 8, generator=generator)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear")

@@ -12,15 +12,10 @@ import torch
 import yaml
 from fomm_helpers import save_original_layout, tiny_config_dict
 
-from avatarify_app.engines.fomm.checkpoint import (
-    identify_checkpoint,
-    load_checkpoint,
-    load_state_dict,
-    read_checkpoint,
-)
+from avatarify_app.engines.fomm.checkpoint import load_checkpoint, load_state_dict, read_checkpoint
 from avatarify_app.engines.fomm.config import VOX256_MODEL_PARAMS, FommConfig, build_models
 from avatarify_app.errors import CheckpointError, InputError
-from avatarify_app.modelstore import ModelEntry, file_md5, find_entry, load_registry
+from avatarify_app.modelstore import ModelEntry, file_md5, find_entry, identify_checkpoint, load_registry
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -267,3 +262,18 @@ def test_config_errors(tmp_path):
     data["model_params"]["kp_detector_params"]["colour"] = "blue"
     with pytest.raises(InputError, match="does not fit the networks"):
         build_models(FommConfig.from_dict(data))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_in_one_line(tmp_path, tiny_models, tiny_config, bad):
+    kp_detector, generator = tiny_models
+    with torch.no_grad():
+        generator.final.weight[0, 0, 0, 0] = bad
+    path = save_original_layout(tmp_path / "diverged.pth.tar", kp_detector, generator)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, tiny_config)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "diverged.pth.tar: the generator weights contain NaN or infinite values (final.weight)"
+    )

@@ -12,6 +12,7 @@ from avatarify_app.engines.base import EngineOptions, OutputFraming
 from avatarify_app.engines.fomm import FommEngine
 from avatarify_app.errors import CheckpointError, DeviceError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
+from avatarify_app.modelstore import fomm_files
 from avatarify_app.tracking import detect_face
 
 
@@ -23,14 +24,16 @@ def driving_tracks(driving_frames: dict[int, np.ndarray]) -> dict[int, FaceTrack
 
 
 def _engine(checkpoint: Path, config: Path, **options) -> FommEngine:
-    return FommEngine(EngineOptions(**options), checkpoint=checkpoint, config=config, device="cpu")
+    return FommEngine(
+        EngineOptions(**options), checkpoint=checkpoint, config=config, backend="torch", device="cpu"
+    )
 
 
 def test_animates_a_portrait_with_real_driving_frames(
     tiny_checkpoint, tiny_config, avatar_mona_lisa, driving_frames, driving_tracks
 ):
     engine = _engine(tiny_checkpoint, tiny_config, size=96)
-    assert engine.device_name == "CPU"
+    assert engine.device_name == "CPU, torch fp32"
     assert engine.frame_size == 64  # the tiny config's frame_shape
     engine.set_avatar(avatar_mona_lisa)
     assert engine.avatar_track.found
@@ -104,12 +107,16 @@ def test_calibrating_without_a_face(tiny_checkpoint, tiny_config, avatar_mona_li
 def test_without_a_checkpoint_the_error_says_where_to_put_one(tmp_path, monkeypatch):
     monkeypatch.setenv("AVATARIFY_MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(CheckpointError) as info:
-        create_engine("fomm", EngineOptions())
+        fomm_files(None, None)
     message = str(info.value)
     assert f"put vox-adv-cpk.pth.tar in {tmp_path / 'models'}" in message
     assert "--checkpoint PATH" in message
     with pytest.raises(CheckpointError, match=r"FOMM checkpoint .*missing\.pth\.tar not found"):
+        fomm_files(tmp_path / "missing.pth.tar", None)
+    with pytest.raises(CheckpointError, match=r"FOMM checkpoint .*missing\.pth\.tar not found"):
         create_engine("fomm", EngineOptions(), checkpoint=tmp_path / "missing.pth.tar")
+    with pytest.raises(CheckpointError, match="needs a checkpoint"):
+        create_engine("fomm", EngineOptions())
 
 
 def test_create_engine_and_the_default_checkpoint_place(tmp_path, tiny_checkpoint, tiny_config, monkeypatch):
@@ -117,7 +124,10 @@ def test_create_engine_and_the_default_checkpoint_place(tmp_path, tiny_checkpoin
     models.mkdir()
     tiny_checkpoint.rename(models / "vox-cpk.pth.tar")
     monkeypatch.setenv("AVATARIFY_MODELS_DIR", str(models))
-    engine = create_engine("fomm", EngineOptions(), config=tiny_config)
+    checkpoint, config = fomm_files(None, tiny_config)
+    assert checkpoint == models / "vox-cpk.pth.tar"
+    assert fomm_files(checkpoint, None)[1].name == "vox-256.yaml"
+    engine = create_engine("fomm", EngineOptions(), checkpoint=checkpoint, config=config, backend="torch")
     assert isinstance(engine, FommEngine)
     assert engine.name == "fomm"
 
@@ -129,6 +139,10 @@ def test_a_missing_device_is_refused(tiny_checkpoint, tiny_config):
         pytest.skip("this machine has CUDA")
     with pytest.raises(DeviceError, match="cuda was asked for, but this torch has no CUDA GPU"):
         FommEngine(EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, device="cuda")
+    with pytest.raises(InputError, match="int8 needs the openvino backend"):
+        FommEngine(
+            EngineOptions(), checkpoint=tiny_checkpoint, config=tiny_config, backend="torch", precision="int8"
+        )
 
 
 def test_the_driver_crop_follows_the_head_but_not_the_jaw(driving_tracks):

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from avatarify_app.engines.fomm.motion import convex_hull_area, movement_scale, normalize_kp, scale_motion
+from avatarify_app.engines.fomm.model.motion import (
+    convex_hull_area,
+    movement_scale,
+    normalize_kp,
+    scale_motion,
+)
 
 
 def _kp(seed: int, batch: int = 1, k: int = 10) -> dict[str, torch.Tensor]:

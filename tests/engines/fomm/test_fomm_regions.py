@@ -11,7 +11,7 @@ import torch
 
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.engines.fomm import FommEngine
-from avatarify_app.engines.fomm.motion import scale_motion
+from avatarify_app.engines.fomm.model.motion import scale_motion
 from avatarify_app.engines.fomm.regions import KeypointRegions, keypoints_to_pixels, scale_regions
 from avatarify_app.engines.regions import MOUTH_CORE
 from avatarify_app.tracking import crop_face, detect_face

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatarify_app.engines.fomm.dense_motion import DenseMotionNetwork
-from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.layers import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
+from avatarify_app.engines.fomm.model.dense_motion import DenseMotionNetwork
+from avatarify_app.engines.fomm.model.keypoints import Keypoints
+from avatarify_app.engines.fomm.model.layers import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 
 
 def warp(x: torch.Tensor, deformation: torch.Tensor, align_corners: bool) -> torch.Tensor:

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatarify_app.engines.fomm.keypoints import Keypoints
-from avatarify_app.engines.fomm.layers import (
+from avatarify_app.engines.fomm.model.keypoints import Keypoints
+from avatarify_app.engines.fomm.model.layers import (
     AntiAliasInterpolation2d,
     Hourglass,
     inverse_2x2,

@@ -24,7 +24,7 @@ class ComputeDevice:
         return self.device.type == "cpu"
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -35,7 +35,7 @@ def select_device(requested: str | None = None) -> ComputeDevice:
     if requested is None:
         if torch.cuda.is_available():
             requested = "cuda"
-        elif _mps_available():
+        elif mps_available():
             requested = "mps"
         else:
             requested = "cpu"
@@ -55,7 +55,7 @@ def select_device(requested: str | None = None) -> ComputeDevice:
         device = torch.device("cuda", index)
         return ComputeDevice(device, f"CUDA: {torch.cuda.get_device_name(index)}")
     if device.type == "mps":
-        if not _mps_available():
+        if not mps_available():
             raise DeviceError("mps was asked for, but Apple's Metal (MPS) is not available to torch here")
         return ComputeDevice(device, "MPS")
     if device.type == "cpu":

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatarify_app.engines.fomm.layers import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
+from avatarify_app.engines.fomm.model.layers import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
 
 Keypoints = dict[str, torch.Tensor]  # {'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}
 

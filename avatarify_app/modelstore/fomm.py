@@ -1,0 +1,96 @@
+"""Finding the FOMM checkpoint and config to use, identifying a checkpoint, and the model cache folder.
+
+The engine takes paths; choosing them is the model store's job (the engine never imports this package).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from avatarify_app.errors import CheckpointError
+from avatarify_app.modelstore.registry import (
+    APP_NAME,
+    ModelEntry,
+    app_root,
+    default_models_dir,
+    load_registry,
+)
+from avatarify_app.modelstore.verify import file_md5
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINTS = ("vox-adv-cpk.pth.tar", "vox-cpk.pth.tar")
+CACHE_DIR_ENV = "AVATARIFY_CACHE_DIR"
+
+
+def resolve_checkpoint(checkpoint: Path | None) -> Path:
+    """``checkpoint``, or the first of ``DEFAULT_CHECKPOINTS`` in the models folder.
+
+    Raises ``CheckpointError`` saying where to put one when there is none.
+    """
+    if checkpoint is not None:
+        if not Path(checkpoint).is_file():
+            raise CheckpointError(f"FOMM checkpoint {checkpoint} not found")
+        return Path(checkpoint)
+    models_dir = default_models_dir()
+    for name in DEFAULT_CHECKPOINTS:
+        if (models_dir / name).is_file():
+            return models_dir / name
+    raise CheckpointError(
+        f"no FOMM checkpoint: put {DEFAULT_CHECKPOINTS[0]} in {models_dir} (avatarify models fetch "
+        "vox-adv-cpk), or pass --checkpoint PATH; the weights (CC BY-NC 4.0) are not shipped with the app"
+    )
+
+
+def resolve_config(checkpoint: Path, config: Path | None) -> Path | None:
+    """``config``, else ``models/vox-adv-256.yaml`` for a checkpoint named "*adv*", else ``vox-256.yaml``.
+
+    Both released configs describe the same networks; None when the yaml files are not installed (the
+    engine then uses its built-in vox-256 layout).
+    """
+    if config is not None:
+        return Path(config)
+    name = "vox-adv-256.yaml" if "adv" in Path(checkpoint).name else "vox-256.yaml"
+    path = app_root() / "models" / name
+    if path.is_file():
+        return path
+    logger.info("%s not found: using the built-in vox-256 network layout", path)
+    return None
+
+
+def fomm_files(checkpoint: Path | None, config: Path | None) -> tuple[Path, Path | None]:
+    """The checkpoint and config the fomm engine should load (``resolve_checkpoint``, ``resolve_config``)."""
+    path = resolve_checkpoint(checkpoint)
+    return path, resolve_config(path, config)
+
+
+def identify_checkpoint(path: Path, registry: tuple[ModelEntry, ...] | None = None) -> ModelEntry | None:
+    """The registered checkpoint (``models/registry.yaml``) that ``path`` is, by md5, or None.
+
+    Slow: hashes the whole file (about 1 s for 228 MB). ``registry`` defaults to the app's registry.
+    """
+    md5 = file_md5(path)
+    entries = load_registry() if registry is None else registry
+    return next((entry for entry in entries if entry.md5 == md5), None)
+
+
+def user_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The per-user cache folder: $AVATARIFY_CACHE_DIR, else the OS's (Windows: %LOCALAPPDATA%\\avatarify\\
+    Cache, macOS: ~/Library/Caches/avatarify, elsewhere: $XDG_CACHE_HOME or ~/.cache, then avatarify)."""
+    if environ.get(CACHE_DIR_ENV):
+        return Path(environ[CACHE_DIR_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / APP_NAME / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_NAME
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_NAME
+
+
+def converted_models_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the fomm engine keeps models converted for this computer (OpenVINO IR)."""
+    return user_cache_dir(environ) / "converted-models"
