@@ -95,6 +95,7 @@ class SourcePanel(QGroupBox):
         engine_row.addWidget(self.engine_combo, 1)
         engine_row.addWidget(self.checkpoint_button)
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # the side panel is narrow
         form.addRow("Camera", self.camera_combo)
         form.addRow("Engine", engine_row)
         form.addRow("Speed / quality", self.quality_combo)
