@@ -90,6 +90,8 @@ def test_auto_calibration_when_the_pose_matches(qtbot, make_window, live_setting
     with qtbot.waitSignal(window.bridge.calibrated, timeout=60_000):
         window.calibration_panel.auto_check.setChecked(True)
     assert window.controller.settings.auto_calibrate is True
+    # The bridge is told first; this subscriber right after, on the inference thread.
+    qtbot.waitUntil(lambda: any(isinstance(event, Calibrated) for event in list(events)))
     first = next(i for i, event in enumerate(events) if isinstance(event, Calibrated))
     trigger = events[first - 1]
     assert isinstance(trigger, FramesReady)
