@@ -29,7 +29,11 @@ from avatarify_app.pipeline.events import PipelineState
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
 NO_CAMERA_LABEL = "No camera found"
 TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
-ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (needs a checkpoint)"}
+ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (neural)"}
+ENGINE_TIPS = {
+    "mesh": "Warps the avatar's face mesh: real time on any CPU, no files needed",
+    "fomm": "First Order Motion Model: needs a checkpoint file (Checkpoint…); slow on a CPU",
+}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"
 # The fomm engine's "Speed / quality" choice: its precision (docs/fomm.md).
@@ -69,6 +73,7 @@ class SourcePanel(QGroupBox):
         self.engine_combo = _narrow_combo()
         for name, label in ENGINE_LABELS.items():
             self.engine_combo.addItem(label, name)
+            self.engine_combo.setItemData(self.engine_combo.count() - 1, ENGINE_TIPS[name], TOOLTIP_ROLE)
         self.engine_combo.activated.connect(self._on_engine_activated)
         self.checkpoint_button = QPushButton("Checkpoint…")
         self.checkpoint_button.setToolTip(
