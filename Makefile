@@ -10,7 +10,7 @@ test:
 	$(PY) bootstrap.py test
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
 bench:
 	.venv/bin/python bench/mesh_engine.py

@@ -6,13 +6,67 @@ the controller, which applies it between frames.
 
 from __future__ import annotations
 
+import enum
+import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from avatarify_app.engines.base import EngineOptions
-
 SourceKind = Literal["camera", "video", "demo"]
+
+APP_NAME = "avatarify"
+ENGINE_NAMES = ("mesh", "fomm")
+DEFAULT_ENGINE = "mesh"
+# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that
+# command lines and settings can name them without importing torch.
+FOMM_BACKENDS = ("auto", "torch", "openvino")
+FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+# One range for expression and region strengths, everywhere (sliders, controller, CLI):
+# 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
+STRENGTH_RANGE = (0.0, 2.0)
+
+
+def app_root() -> Path:
+    """The folder holding ``avatarify_app``, ``resources`` and ``models``: a source checkout, or a
+    PyInstaller bundle's data folder (``sys._MEIPASS``, where frozen modules' ``__file__`` points)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The per-user data folder for the app (Windows: %LOCALAPPDATA%, macOS: Application Support,
+    elsewhere: $XDG_DATA_HOME or ~/.local/share)."""
+    if sys.platform == "win32":
+        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Application Support")
+    else:
+        base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_NAME
+
+
+class OutputFraming(enum.Enum):
+    """How the animated avatar is framed in the engine's output image."""
+
+    SQUARE = "square"  # a square crop around the avatar's face, ``size`` x ``size`` pixels
+    FULL = "full"  # the avatar's whole image, face animated in place, background untouched
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Settings every engine understands. Engine-specific settings go to the engine's constructor.
+
+    Strengths are within ``STRENGTH_RANGE``.
+    """
+
+    size: int = 512
+    framing: OutputFraming = OutputFraming.SQUARE
+    strength: float = 1.0  # expression strength: scales the non-rigid motion, 1.0 = as the driver
+    # Region strengths (engines/regions.py), 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
+    eyes: float = 1.0  # lids, brows, gaze
+    mouth: float = 1.0  # lips, jaw, cheeks
+    head: float = 1.0  # position, size and roll relative to the neutral pose
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +113,10 @@ class LiveSettings:
     and the recorder get.
     ``passthrough``: output the camera itself instead of the avatar (the "0" shortcut).
     ``passthrough_when_lost``: when the face is lost, output the camera instead of holding the last
-    good avatar frame. ``microphone``: sounddevice device name or number for recordings, None for
+    good avatar frame. ``auto_calibrate``: calibrate by itself once the driver's pose has matched the
+    avatar's (90 %) for a second. ``preview_overlay`` (0-1, the avatar's face blended over the camera
+    preview to line the face up) and ``show_landmarks`` change only what the preview draws.
+    ``microphone``: sounddevice device name or number for recordings, None for
     the default input. ``output_fps``: the steady rate of the output (virtual camera, recorder).
     """
 
@@ -75,5 +132,8 @@ class LiveSettings:
     mirror_output: bool = False
     passthrough: bool = False
     passthrough_when_lost: bool = False
+    auto_calibrate: bool = False
+    preview_overlay: float = 0.0
+    show_landmarks: bool = False
     microphone: str | int | None = None
     output_fps: float = 30.0

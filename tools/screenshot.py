@@ -1,7 +1,8 @@
 """Make the README screenshot: the app window under Xvfb, the demo motion driving an avatar.
 
-    .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png
+    .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png (1280x720)
     .venv/bin/python tools/screenshot.py --out shot.png --avatar resources/avatars/astronaut.png
+    .venv/bin/python tools/screenshot.py --size min --engine fomm --out docs/screenshot-min-fomm.png
 
 Needs Xvfb (``apt install xvfb``) and Qt's xcb libraries (see docs/gui.md). The app runs as
 ``avatarify gui --demo --no-virtual-camera`` with settings, data and log in a temporary folder, takes
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--avatar", type=Path, default=DEFAULT_AVATAR)
-    parser.add_argument("--width", type=int, default=1200, help="width of the saved PNG, pixels")
+    parser.add_argument("--width", type=int, default=1280, help="largest width of the saved PNG, pixels")
+    parser.add_argument("--size", default="1280x720", help="window size, WxH or min (default 1280x720)")
+    parser.add_argument(
+        "--engine", choices=("mesh", "fomm"), default="mesh", help="the engine chosen in the settings"
+    )
     parser.add_argument("--frames", type=int, default=100, help="frames shown before the screenshot")
     args = parser.parse_args(argv)
     if shutil.which("Xvfb") is None:
@@ -44,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         raw = tmp / "window.png"
         with _xvfb() as display:
-            status = _run_app(display, tmp, raw, args.avatar, args.frames)
+            status = _run_app(display, tmp, raw, args)
         if status != 0 or not raw.is_file():
             _say(f"the app failed (exit {status})")
             return 1
@@ -81,7 +86,7 @@ def _xvfb() -> Iterator[str]:
         os.close(read_fd)
 
 
-def _run_app(display: str, tmp: Path, out: Path, avatar: Path, frames: int) -> int:
+def _run_app(display: str, tmp: Path, out: Path, args: argparse.Namespace) -> int:
     env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM_PLUGIN_PATH")}
     env.update(
         DISPLAY=display,
@@ -92,11 +97,13 @@ def _run_app(display: str, tmp: Path, out: Path, avatar: Path, frames: int) -> i
         XDG_CONFIG_HOME=str(tmp / "config"),
         TMPDIR=str(tmp),
     )
+    # The engine as a user's saved choice (fomm without a checkpoint here: its message shows too).
+    (tmp / "settings.ini").write_text(f"[engine]\nname={args.engine}\n", encoding="utf-8")
     command = [
         sys.executable, "-m", "avatarify_app", "gui",
         "--settings", str(tmp / "settings.ini"), "--demo", "--no-virtual-camera",
-        "--avatar", str(avatar.resolve()),
-        "--screenshot", str(out), "--screenshot-frames", str(frames), "--quit-after", "120",
+        "--avatar", str(args.avatar.resolve()), "--window-size", args.size,
+        "--screenshot", str(out), "--screenshot-frames", str(args.frames), "--quit-after", "120",
     ]  # fmt: skip
     return subprocess.run(command, env=env, cwd=tmp, timeout=180).returncode
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -28,8 +27,6 @@ from avatarify_app.errors import AvatarifyError
 
 logger = logging.getLogger(__name__)
 
-# Sub-command modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("gui", "render", "live", "doctor", "models", "repair")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Log files kept in the logs folder (this run's included); older ones are deleted at start.
@@ -149,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"avatarify-app {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to the console")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"avatarify_app.cli.{name}").register(subparsers)
+    # Imported here, not at the top: each sub-command module imports this package (log_path, exits).
+    from avatarify_app.cli import doctor, gui, live, models, render, repair
+
+    # In the order ``--help`` lists them.
+    for command in (gui, render, live, doctor, models, repair):
+        command.register(subparsers)
     return parser
 
 

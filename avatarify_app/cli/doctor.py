@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 from avatarify_app import __version__
-from avatarify_app.doctor import Check, Status, blocking, run_checks
+from avatarify_app.diagnostics.doctor import Check, Status, blocking, run_checks
 
 EXIT_OK, EXIT_BLOCKED = 0, 1
 _MIN_NAME_WIDTH = 16

@@ -28,7 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--screenshot-frames", type=non_negative_int, default=30, help=argparse.SUPPRESS)
     parser.add_argument("--quit-after", type=positive_float, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--window-size", type=_window_size, metavar="WxH|min", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
+
+
+def _window_size(text: str) -> str:
+    width, _, height = text.partition("x")
+    if text != "min" and not (width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (or min)")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = GuiOptions(
         settings_file=args.settings,
+        window_size=args.window_size,
         screenshot=args.screenshot,
         screenshot_after_frames=args.screenshot_frames,
         quit_after_s=args.quit_after,

@@ -172,7 +172,8 @@ class _Console:
                 rec = f"  REC {self._recorded_s:4.0f} s" if self._recording is not None else ""
                 self.out(
                     f"{time.monotonic() - self._t_start:6.1f} s  in {m.input_fps:4.1f} fps  "
-                    f"out {m.output_fps:4.1f} fps  inference {m.inference_ms:5.1f} ms  "
+                    f"avatar {m.engine_fps:4.1f} fps  out {m.output_fps:4.1f} fps  "
+                    f"inference {m.inference_ms:5.1f} ms  "
                     f"latency p50 {m.latency_p50_ms:4.0f} ms p95 {m.latency_p95_ms:4.0f} ms  "
                     f"dropped {m.dropped_frames}  face {'yes' if m.face_found else 'no '}{rec}"
                 )
@@ -186,6 +187,8 @@ class _Console:
             return  # stopping: what follows (fallbacks, shutdown) is noise
         if self._is_fatal(message):
             self.fatal = message.text.removesuffix(" Retrying…")  # the command line does not retry
+            if message.key == "camera" and not self._strict_source:  # a webcam that never gave a frame
+                self.fatal += " Without a camera, try --demo (the built-in motion) or --video FILE."
             self.ready = False
             print(f"avatarify: {self.fatal}", file=sys.stderr, flush=True)
             self.stop_requested.set()

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from avatarify_app.config import FOMM_BACKENDS, FOMM_PRECISIONS, STRENGTH_RANGE
 from avatarify_app.errors import InputError
 
 
@@ -97,13 +98,13 @@ def add_region_options(parser: argparse.ArgumentParser) -> None:
         "the avatar's neutral state, 1 = as the driver (default), 2 = double",
     )
     for name, parts in REGIONS:
-        group.add_argument(f"--{name}", type=bounded_float(0.0, 2.0), default=1.0, metavar="S", help=parts)
+        group.add_argument(
+            f"--{name}", type=bounded_float(*STRENGTH_RANGE), default=1.0, metavar="S", help=parts
+        )
 
 
 def add_fomm_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--precision`` for the fomm engine (see docs/fomm.md)."""
-    from avatarify_app.engines import FOMM_BACKENDS, FOMM_PRECISIONS
-
     parser.add_argument(
         "--backend",
         choices=FOMM_BACKENDS,

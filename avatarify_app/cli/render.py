@@ -18,13 +18,11 @@ from avatarify_app.cli.options import (
     non_negative_int,
 )
 from avatarify_app.cli.stopping import Interrupted
+from avatarify_app.config import STRENGTH_RANGE
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
 from avatarify_app.errors import OutputError
 from avatarify_app.modelstore import converted_models_dir, fomm_files
 from avatarify_app.rendering import Driving, render_clip
-
-# The expression strength's range, as the live controller takes it.
-STRENGTH_MAX = 3.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,10 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--strength",
-        type=bounded_float(0.0, STRENGTH_MAX),
+        type=bounded_float(*STRENGTH_RANGE),
         default=1.0,
         metavar="S",
-        help=f"expression strength, 0 (none) to {STRENGTH_MAX:g} (exaggerated); 1 = as the driver "
+        help=f"expression strength, 0 (none) to {STRENGTH_RANGE[1]:g} (exaggerated); 1 = as the driver "
         "(default: 1.0)",
     )
     add_region_options(parser)

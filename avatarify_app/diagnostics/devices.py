@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from avatarify_app.diagnostics.check import Check, Status
+from avatarify_app.outputs.virtual_camera import virtual_camera_fix
 
 logger = logging.getLogger(__name__)
 
 CAMERA_INDICES = range(5)
-LINUX_VCAM_FIX = (
-    "sudo apt install v4l2loopback-dkms, then "
-    'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="Avatarify"'
-)
-OBS_VCAM_FIX = "install OBS Studio (obsproject.com) and start its Virtual Camera once (Start Virtual Camera)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +110,9 @@ def check_cameras(cameras: list[CameraInfo] | None = None) -> Check:
 
 def check_virtual_camera() -> Check:
     """Open a 64x64 virtual camera for a moment with pyvirtualcam's default backend."""
-    fix = LINUX_VCAM_FIX if sys.platform.startswith("linux") else OBS_VCAM_FIX
+    # The same words the app uses when the virtual camera cannot open.
+    system = {"linux": "Linux", "darwin": "Darwin"}.get(sys.platform.rstrip("0123456789"), "Windows")
+    fix = virtual_camera_fix(system)
     try:
         import pyvirtualcam
     except ImportError as exc:

@@ -1,6 +1,6 @@
 """Reenactment engines behind one interface (``base.Engine``).
 
-Adding an engine means a new sub-package plus one entry in ``ENGINE_NAMES`` and ``create_engine``.
+Adding an engine means a new sub-package plus one entry in ``config.ENGINE_NAMES`` and ``create_engine``.
 Engines are imported lazily: ``fomm`` pulls in torch, which the ``mesh`` engine does not need.
 """
 
@@ -9,15 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from avatarify_app.config import DEFAULT_ENGINE, ENGINE_NAMES, FOMM_BACKENDS, FOMM_PRECISIONS
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.errors import CheckpointError
-
-ENGINE_NAMES = ("mesh", "fomm")
-DEFAULT_ENGINE = "mesh"
-# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that
-# command lines and settings can name them without importing torch.
-FOMM_BACKENDS = ("auto", "torch", "openvino")
-FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def create_engine(

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import abc
-import enum
-from dataclasses import dataclass
 
 import numpy as np
 
+from avatarify_app.config import EngineOptions, OutputFraming
 from avatarify_app.frames import FaceTrack
 
-
-class OutputFraming(enum.Enum):
-    """How the animated avatar is framed in the engine's output image."""
-
-    SQUARE = "square"  # a square crop around the avatar's face, ``size`` x ``size`` pixels
-    FULL = "full"  # the avatar's whole image, face animated in place, background untouched
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    """Settings every engine understands. Engine-specific settings go to the engine's constructor."""
-
-    size: int = 512
-    framing: OutputFraming = OutputFraming.SQUARE
-    strength: float = 1.0  # expression strength: scales the non-rigid motion, 1.0 = as the driver
-    # Region strengths (engines/regions.py), 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
-    eyes: float = 1.0  # lids, brows, gaze
-    mouth: float = 1.0  # lips, jaw, cheeks
-    head: float = 1.0  # position, size and roll relative to the neutral pose
+__all__ = ["Engine", "EngineOptions", "OutputFraming"]
 
 
 class Engine(abc.ABC):

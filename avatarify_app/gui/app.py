@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.config import LiveSettings, SourceSpec, app_root
 from avatarify_app.errors import DeviceError
 
 if TYPE_CHECKING:  # Qt is imported when the window opens, after the display check
@@ -37,7 +37,7 @@ NO_DISPLAY_TEXT = (
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 # Environment that ``import cv2`` points at its own Qt 5 plugins and fonts; Qt 6 must not use them.
 CV2_QT_VARIABLES = ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")
-ICONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
+ICONS_DIR = app_root() / "resources" / "icons"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class GuiOptions:
     give up waiting for frames, exit status 1).
     ``demo``: drive the avatar with the demo motion whatever camera is saved.
     ``virtual_camera``: override the saved virtual-camera switch.
+    ``window_size``: ``"WxH"`` or ``"min"`` (the window's minimum size) instead of the saved geometry
+    (screenshots).
     """
 
     settings_file: Path | None = None
@@ -60,6 +62,7 @@ class GuiOptions:
     virtual_camera: bool | None = None
     avatar: Path | None = None
     log_file: Path | None = None
+    window_size: str | None = None
 
 
 def require_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> None:
@@ -119,9 +122,14 @@ def run_gui(options: GuiOptions | None = None) -> int:
     )
     saved = store.load()
     settings = _apply_overrides(saved, options)
-    controller = Controller(settings)
+    controller = Controller(settings, demo_when_camera_fails=True)
     bridge = ControllerBridge(controller)
     window = MainWindow(controller, bridge, store=store, log_file=options.log_file)
+    if options.window_size == "min":
+        window.resize(window.minimumSize())
+    elif options.window_size:
+        width, _, height = options.window_size.partition("x")
+        window.resize(int(width), int(height))
     previous_hook = sys.excepthook
     sys.excepthook = window.report_unexpected
     status = _ExitStatus()

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.gui.widgets import ElidedLabel
 
 _STYLES = {
     MessageLevel.INFO: "background: #20445f; color: #e8f2fb;",
@@ -15,27 +16,49 @@ _STYLES = {
 
 
 class _Row(QFrame):
-    """One message with its close button."""
+    """One message on one line (cut with "…" when too long, with a Details button that unfolds it)
+    and its close button."""
 
     def __init__(self, message: UserMessage, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label = ElidedLabel()
+        self.full_label = QLabel()  # the whole message, wrapped: shown by Details
+        self.full_label.setWordWrap(True)
+        self.full_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.full_label.hide()
+        self.details_button = QToolButton()
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setAutoRaise(True)
+        self.details_button.setToolTip("Show the whole message")
+        self.details_button.hide()
+        self.details_button.toggled.connect(self._unfold)
+        self.label.elided_changed.connect(self._on_elided)
         self.close_button = QToolButton()
         self.close_button.setText("✕")
         self.close_button.setToolTip("Hide this message")
         self.close_button.setAutoRaise(True)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
+        layout.setContentsMargins(10, 4, 6, 4)
         layout.addWidget(self.label, 1)
-        layout.addWidget(self.close_button)
+        layout.addWidget(self.full_label, 1)
+        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.show_message(message)
 
     def show_message(self, message: UserMessage) -> None:
         self.message = message
         self.label.setText(message.text)
+        self.full_label.setText(message.text)
         self.setStyleSheet(_STYLES[message.level])
+
+    def _on_elided(self, elided: bool) -> None:
+        self.details_button.setVisible(elided or self.details_button.isChecked())
+
+    def _unfold(self, on: bool) -> None:
+        self.label.setVisible(not on)
+        self.full_label.setVisible(on)
+        self.details_button.setText("Less" if on else "Details")
 
 
 class MessageBanner(QWidget):

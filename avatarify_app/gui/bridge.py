@@ -18,6 +18,7 @@ from avatarify_app.pipeline.events import (
     MetricsUpdated,
     RecordingChanged,
     RecordingSaving,
+    SettingsChanged,
     StateChanged,
     VirtualCameraChanged,
 )
@@ -37,6 +38,8 @@ class ControllerBridge(QObject):
     """
 
     state_changed = Signal(object)
+    settings_changed = Signal(object)
+    """``SettingsChanged``: the settings in effect; every widget that shows a setting listens here."""
     """``PipelineState``: the pipeline started, is stopping, stopped..."""
     frames_ready = Signal(object)
     """``FramesReady``: the newest camera frame, the avatar output and the driver's face track."""
@@ -109,6 +112,8 @@ class ControllerBridge(QObject):
         match event:
             case StateChanged(state=state):
                 self.state_changed.emit(state)
+            case SettingsChanged():
+                self.settings_changed.emit(event)
             case MetricsUpdated(metrics=metrics):
                 self.metrics_updated.emit(metrics)
             case MessagePosted(message=message):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from PySide6 import QtCore
 
-logger = logging.getLogger(__name__)
+from avatarify_app.pipeline import devices
+from avatarify_app.pipeline.devices import sounddevice_name_for
 
-# Without a named list (no capture module listing), the picker offers these camera numbers.
-FALLBACK_CAMERA_INDICES = range(5)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,31 +28,14 @@ class Choice:
 
 
 class DeviceCatalog:
-    """Lists cameras and microphones, and tells whether a camera opens.
+    """Lists cameras and microphones (the pipeline's lists, with Qt's names for microphones).
 
     Tests may subclass it to stand in for devices that do not exist on the test machine.
     """
 
     def cameras(self) -> list[Choice]:
-        """Cameras as ``Choice(name, index)``: the capture module's list, else indices 0-4."""
-        try:
-            from avatarify_app.capture import list_cameras
-
-            found = [Choice(f"{c.name} ({c.index})", c.index) for c in list_cameras()]
-        except Exception:  # best effort: a broken listing must not keep the window from opening
-            logger.info("could not list cameras", exc_info=True)
-            found = []
-        return found or [Choice(f"Camera {i}", i) for i in FALLBACK_CAMERA_INDICES]
-
-    def camera_opens(self, index: int) -> bool:
-        """Whether ``cv2.VideoCapture(index)`` opens (it is released at once). May take a second."""
-        import cv2
-
-        capture = cv2.VideoCapture(index)
-        try:
-            return bool(capture.isOpened())
-        finally:
-            capture.release()
+        """Cameras as ``Choice(name, index)``, named as the OS names them; empty when there is none."""
+        return [Choice(c.name, c.index) for c in devices.cameras()]
 
     def microphones(self) -> list[Choice]:
         """Microphones, the default first (``value`` None): Qt Multimedia's names, else sounddevice's.
@@ -62,7 +45,7 @@ class DeviceCatalog:
         sounddevice may not know (the recording then warns and goes without sound).
         """
         default = Choice("Default microphone", None)
-        portaudio_names = _sounddevice_inputs()
+        portaudio_names = devices.microphones()
         qt_names = _qt_audio_inputs()
         if qt_names is None:
             return [default, *(Choice(name, name) for name in portaudio_names)]
@@ -70,28 +53,6 @@ class DeviceCatalog:
             default,
             *(Choice(name, sounddevice_name_for(name, portaudio_names) or name) for name in qt_names),
         ]
-
-
-def sounddevice_name_for(description: str, portaudio_names: list[str]) -> str | None:
-    """The PortAudio device name that ``description`` (Qt's name for a microphone) refers to, if any.
-
-    Matches ignore case: the same name, or one a prefix of the other (Windows' MME API cuts names
-    at 31 characters), or the PortAudio name containing Qt's (ALSA adds the card: "USB Mic: Audio
-    (hw:2,0)").
-    """
-    wanted = description.strip().lower()
-    if not wanted:
-        return None
-    lowered = [(name, name.strip().lower()) for name in portaudio_names]
-    for checks in (
-        lambda n: n == wanted,
-        lambda n: wanted.startswith(n) or n.startswith(wanted),
-        lambda n: wanted in n,
-    ):
-        for name, low in lowered:
-            if low and checks(low):
-                return name
-    return None
 
 
 def _qt_audio_inputs() -> list[str] | None:
@@ -103,12 +64,6 @@ def _qt_audio_inputs() -> list[str] | None:
             logger.info("PySide6.QtMultimedia is not available; listing microphones with sounddevice")
             return None
         return [device.description() for device in multimedia.QMediaDevices.audioInputs()]
-
-
-def _sounddevice_inputs() -> list[str]:
-    from avatarify_app.outputs.microphone import list_microphones
-
-    return [name for _, name in list_microphones()]
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import importlib
 import logging
 import threading
 
@@ -14,7 +13,6 @@ from avatarify_app.gui.shortcuts import HELP_ROWS
 
 logger = logging.getLogger(__name__)
 
-NOT_AVAILABLE = "Diagnostics are not available in this installation (the doctor module is missing)."
 _STATUS_COLOURS = {"ok": "#3a9a5b", "warn": "#c77d00", "fail": "#c0392b"}
 
 
@@ -67,13 +65,8 @@ class DiagnosticsDialog(QDialog):
 
     def start(self) -> None:
         """Run the checks in the background; the label fills in when they are done."""
-        try:
-            doctor = importlib.import_module("avatarify_app.doctor")
-            run_checks = doctor.run_checks
-        except (ImportError, AttributeError):
-            logger.info("no doctor module", exc_info=True)
-            self.label.setText(html.escape(NOT_AVAILABLE))
-            return
+        from avatarify_app.diagnostics.doctor import run_checks  # imported when asked: it loads a lot
+
         self._thread = threading.Thread(
             target=self._run, args=(run_checks,), name="gui-diagnostics", daemon=True
         )

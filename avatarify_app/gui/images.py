@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
 from avatarify_app.frames import FaceTrack
-from avatarify_app.tracking.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
+from avatarify_app.pipeline.faces import FACE_CONTOURS
 
 
 def qimage_from_rgb(image: np.ndarray) -> QImage:
@@ -42,28 +42,23 @@ def blend_over(base: np.ndarray, top: np.ndarray, alpha: float) -> np.ndarray:
     return cv2.addWeighted(top, alpha, base, 1.0 - alpha, 0.0)
 
 
-def draw_face_overlay(image: QImage, track: FaceTrack, *, mirrored: bool = False) -> None:
+def draw_face_overlay(image: QImage, track: FaceTrack) -> None:
     """Draw the face box and the landmark contours (eyes, lips, face oval) onto ``image`` in place.
 
-    ``track`` is in the pixel coordinates of the image as captured; ``mirrored`` flips x because the
-    preview shows the camera mirrored.
+    ``track`` is in the pixel coordinates of ``image`` (as captured; the preview mirrors the whole
+    picture as it draws it).
     """
     if not track.found or track.landmarks is None or track.box is None:
         return
-    w = image.width()
     points = track.landmarks[:, :2].astype(np.float64)
     x0, y0, x1, y1 = track.box
-    if mirrored:
-        points = points.copy()
-        points[:, 0] = (w - 1) - points[:, 0]
-        x0, x1 = (w - 1) - x1, (w - 1) - x0
     thickness = max(image.width(), image.height()) / 400.0
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setPen(QPen(QColor(80, 220, 120), 2 * thickness))
     painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
     painter.setPen(QPen(QColor(255, 255, 255, 200), thickness, Qt.PenStyle.SolidLine))
-    for ring in (FACE_OVAL, RIGHT_EYE, LEFT_EYE, LIPS_OUTER, LIPS_INNER):
+    for ring in FACE_CONTOURS:
         contour = [QPointF(*points[i]) for i in ring]
         painter.drawPolygon(contour)
     painter.end()

@@ -12,7 +12,6 @@ from types import TracebackType
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.config import LiveSettings
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.banner import MessageBanner
 from avatarify_app.gui.bridge import ControllerBridge
@@ -32,8 +31,8 @@ from avatarify_app.gui.panels.avatars import AvatarGallery, default_user_avatar_
 from avatarify_app.gui.panels.calibration import CalibrationPanel
 from avatarify_app.gui.panels.output import OutputPanel
 from avatarify_app.gui.panels.preview import PreviewPanel
-from avatarify_app.gui.panels.source import VIDEO_FILTER, SourcePanel
-from avatarify_app.gui.panels.view import ViewPanel
+from avatarify_app.gui.panels.source import SourcePanel
+from avatarify_app.gui.panels.view import OVERLAY_STEP, ViewPanel
 from avatarify_app.gui.settings import SettingsStore
 from avatarify_app.gui.shortcuts import SHORTCUTS
 from avatarify_app.gui.thumbnails import ThumbnailLoader
@@ -42,14 +41,14 @@ from avatarify_app.pipeline.events import Metrics, PipelineState
 
 logger = logging.getLogger(__name__)
 
-NO_WEBCAM_TEXT = (
-    "No webcam found: the demo motion is driving your avatar. Connect a camera and pick it above."
-)
 STATUS_TIMEOUT_MS = 8000
 SIDE_PANEL_WIDTH = 360
+MINIMUM_SIZE = (960, 600)  # the window lays out cleanly from here up (tests/gui: test_layout...)
 STOP_TIMEOUT_S = 1.0
 # Messages shown in the status bar only, never in the banner: they come and go with the face.
 _QUIET_KEYS = frozenset({"face"})
+# Problems one panel shows in place (the output panel: the virtual camera), never the banner too.
+_PANEL_KEYS = frozenset({"virtual_camera"})
 
 
 class MainWindow(QMainWindow):
@@ -76,7 +75,6 @@ class MainWindow(QMainWindow):
         self.store = store
         self.devices = devices or DeviceCatalog()
         self.log_file = log_file
-        self._camera_fallback: SourceSpec | None = None  # the camera asked for, while the demo stands in
         self.setWindowTitle("Avatarify")
         # Devices are listed before any worker thread starts: listing microphones imports QtMultimedia,
         # whose library start-up calls back into Python (Qt messages) while holding the dynamic loader's
@@ -91,7 +89,7 @@ class MainWindow(QMainWindow):
         )
         self.source_panel = SourcePanel(controller, bridge, cameras)
         self.calibration_panel = CalibrationPanel(controller, bridge)
-        self.view_panel = ViewPanel(controller, self.preview)
+        self.view_panel = ViewPanel(controller, bridge)
         self.output_panel = OutputPanel(controller, bridge, microphones)
         self.stats_label = QLabel("")
         self.statusBar().addPermanentWidget(self.stats_label)
@@ -100,10 +98,10 @@ class MainWindow(QMainWindow):
         self._bind_shortcuts()
 
         self.gallery.problem.connect(self.show_message)
-        self.source_panel.camera_combo.activated.connect(self._forget_camera_fallback)
-        bridge.message_posted.connect(self._on_message)
+        bridge.message_posted.connect(self.show_message)
         bridge.metrics_updated.connect(self._on_metrics)
         bridge.state_changed.connect(self._on_state_changed)
+        self.setMinimumSize(*MINIMUM_SIZE)
         geometry = store.window_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             screen = self.screen().availableGeometry()
@@ -120,7 +118,7 @@ class MainWindow(QMainWindow):
         for panel in (self.source_panel, self.calibration_panel, self.view_panel, self.output_panel):
             side_layout.addWidget(panel)
         side_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.side_scroll = scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -154,10 +152,7 @@ class MainWindow(QMainWindow):
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start live mode. A camera that does not open makes way for the demo motion, with a banner."""
-        source = self.controller.settings.source
-        if source.kind == "camera" and not self.devices.camera_opens(source.camera):
-            self._use_demo_instead(source)
+        """Start live mode (the controller lets the demo motion stand in for a camera that fails)."""
         self.source_panel.set_loading(True)
         self.controller.start()
 
@@ -170,18 +165,25 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def settings_to_save(self) -> LiveSettings:
-        """The controller's settings, with the camera the user chose (not the demo standing in for a
-        missing one) and the microphone picked for recordings."""
+        """The controller's settings, with the source the user chose (not the demo standing in for a
+        camera that failed) and the microphone picked for recordings."""
         settings = self.controller.settings
-        if self._camera_fallback is not None and settings.source.kind == "demo":
-            settings = dataclasses.replace(settings, source=self._camera_fallback)
-        return dataclasses.replace(settings, microphone=self.output_panel.microphone)
+        return dataclasses.replace(
+            settings, source=self.controller.chosen_source, microphone=self.output_panel.microphone
+        )
 
     # -- messages -----------------------------------------------------------------------------------
     def show_message(self, message: UserMessage) -> None:
         """Status bar for every message; the banner too for warnings and errors, which stay until
-        closed or replaced (an INFO that follows, such as "Recording to ...", must not hide them)."""
-        self.statusBar().showMessage(message.text, STATUS_TIMEOUT_MS)
+        closed or replaced (an INFO that follows, such as "Recording to ...", must not hide them).
+        A problem a panel shows in place (the virtual camera's) is shown there only: once."""
+        if message.key in _PANEL_KEYS:
+            return
+        bar = self.statusBar()
+        # Cut to the room left of the live figures (the whole text is in the banner or the log).
+        room = bar.width() - (self.stats_label.width() if self.stats_label.isVisible() else 0) - 40
+        text = bar.fontMetrics().elidedText(message.text, Qt.TextElideMode.ElideRight, max(room, 120))
+        bar.showMessage(text, STATUS_TIMEOUT_MS)
         if message.level is not MessageLevel.INFO and message.key not in _QUIET_KEYS:
             self.banner.show_message(message)
 
@@ -197,29 +199,19 @@ class MainWindow(QMainWindow):
             )
         )
 
-    def _on_message(self, message: UserMessage) -> None:
-        source = self.controller.settings.source
-        if message.key == "camera" and message.level is not MessageLevel.INFO and source.kind == "camera":
-            logger.info("camera %d failed (%s): switching to the demo motion", source.camera, message.text)
-            self._use_demo_instead(source)
-            return
-        self.show_message(message)
-
-    def _use_demo_instead(self, camera: SourceSpec) -> None:
-        self._camera_fallback = camera
-        self.source_panel.use_source(dataclasses.replace(camera, kind="demo"))
-        self.show_message(UserMessage(MessageLevel.WARNING, NO_WEBCAM_TEXT, key="camera"))
-
-    def _forget_camera_fallback(self) -> None:
-        self._camera_fallback = None  # the user picked a source: that is the one to remember
-        self.banner.clear("camera")
-
     def _on_metrics(self, metrics: Metrics) -> None:
+        """Honest figures: new avatar frames per second (a slow engine makes few) apart from the
+        output's steady rate, which repeats the last frame to keep the pace."""
         face = "face found" if metrics.face_found else "no face"
+        avatar_fps = f"{metrics.engine_fps:.1f}" if metrics.engine_fps < 10 else f"{metrics.engine_fps:.0f}"
         self.stats_label.setText(
-            f"in {metrics.input_fps:.0f} fps · out {metrics.output_fps:.0f} fps · "
-            f"inference {metrics.inference_ms:.0f} ms · latency {metrics.latency_p50_ms:.0f}"
-            f"/{metrics.latency_p95_ms:.0f} ms (p50/p95) · dropped {metrics.dropped_frames} · {face}"
+            f"camera {metrics.input_fps:.0f} fps · avatar {avatar_fps} fps · "
+            f"output {metrics.output_fps:.0f} fps · {metrics.inference_ms:.0f} ms/frame · "
+            f"latency {metrics.latency_p50_ms:.0f} ms · {face}"
+        )
+        self.stats_label.setToolTip(
+            f"Latency p50/p95: {metrics.latency_p50_ms:.0f}/{metrics.latency_p95_ms:.0f} ms; "
+            f"frames dropped since start: {metrics.dropped_frames}"
         )
 
     def _on_state_changed(self, state: PipelineState) -> None:
@@ -241,16 +233,16 @@ class MainWindow(QMainWindow):
         self.preview.zoom_by(steps)
 
     def step_overlay(self, steps: int) -> None:
-        self.view_panel.step_overlay(steps)
+        self.controller.set_preview(overlay=self.controller.settings.preview_overlay + steps * OVERLAY_STEP)
 
     def toggle_mirror_preview(self) -> None:
-        self.view_panel.mirror_preview_check.toggle()
+        self.controller.set_mirror(preview=not self.controller.settings.mirror_preview)
 
     def toggle_mirror_output(self) -> None:
-        self.view_panel.mirror_output_check.toggle()
+        self.controller.set_mirror(output=not self.controller.settings.mirror_output)
 
     def toggle_passthrough(self) -> None:
-        self.view_panel.passthrough_check.toggle()
+        self.controller.set_passthrough(not self.controller.settings.passthrough)
 
     def toggle_region(self, name: str) -> None:
         self.view_panel.toggle_region(name)
@@ -259,12 +251,7 @@ class MainWindow(QMainWindow):
         self.stats_label.setVisible(self.stats_label.isHidden())
 
     def choose_video(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Play a video file as the camera", "", VIDEO_FILTER)
-        if name:
-            self._camera_fallback = None
-            self.source_panel.use_source(
-                dataclasses.replace(self.controller.settings.source, kind="video", path=Path(name))
-            )
+        self.source_panel.choose_video()
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import LiveSettings
-from avatarify_app.engines import ENGINE_NAMES, FOMM_PRECISIONS
+from avatarify_app.config import ENGINE_NAMES, FOMM_PRECISIONS, LiveSettings
 
 logger = logging.getLogger(__name__)
 

@@ -11,14 +11,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from avatarify_app.config import APP_NAME, app_root
 from avatarify_app.errors import CheckpointError
-from avatarify_app.modelstore.registry import (
-    APP_NAME,
-    ModelEntry,
-    app_root,
-    default_models_dir,
-    load_registry,
-)
+from avatarify_app.modelstore.registry import ModelEntry, default_models_dir, load_registry
 from avatarify_app.modelstore.verify import file_md5
 
 logger = logging.getLogger(__name__)

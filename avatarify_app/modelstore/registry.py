@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
+from avatarify_app.config import app_root, user_data_dir
 from avatarify_app.errors import AvatarifyError, InputError, OutputError
 
 logger = logging.getLogger(__name__)
 
 MODELS_DIR_ENV = "AVATARIFY_MODELS_DIR"
-APP_NAME = "avatarify"
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -72,26 +72,8 @@ class ModelEntry:
         return (root or app_root()) / self.config
 
 
-def app_root() -> Path:
-    """The folder holding ``avatarify_app``, ``resources`` and ``models``: a source checkout, or a
-    PyInstaller bundle's data folder (``sys._MEIPASS``, where frozen modules' ``__file__`` points)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def default_registry_path() -> Path:
     return app_root() / "models" / "registry.yaml"
-
-
-def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The per-user data folder for the app (Windows: %LOCALAPPDATA%, macOS: Application Support,
-    elsewhere: $XDG_DATA_HOME or ~/.local/share)."""
-    if sys.platform == "win32":
-        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Application Support")
-    else:
-        base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_NAME
 
 
 def default_models_dir(override: str | Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:

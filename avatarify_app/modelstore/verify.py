@@ -16,13 +16,10 @@ logger = logging.getLogger(__name__)
 REQUIRED_PARTS = ("generator", "kp_detector")
 
 
-def file_md5(path: Path, chunk_size: int = 1 << 20) -> str:
+def file_md5(path: Path) -> str:
     """The file's md5 as lowercase hex. Reads the whole file (about 1 s for 228 MB): call on demand."""
-    digest = hashlib.md5(usedforsecurity=False)
     with Path(path).open("rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

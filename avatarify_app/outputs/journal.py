@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from avatarify_app.modelstore.registry import user_data_dir
+from avatarify_app.config import user_data_dir
 
 logger = logging.getLogger(__name__)
 

@@ -54,7 +54,9 @@ class SoundDeviceInput:
         try:
             info = sounddevice.query_devices(device, "input")
         except (sounddevice.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"{which} was not found ({exc})") from exc
+            # PortAudio's words ("Error querying device -1") mean nothing to a user: they go to the log.
+            logger.info("no input device %r: %s", device, exc)
+            raise DeviceError(f"{which} was not found (connect one, or choose another microphone)") from exc
         try:
             self.rate = int(info["default_samplerate"])
             self.channels = max(1, min(channels, int(info["max_input_channels"])))

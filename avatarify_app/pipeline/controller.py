@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.capture import create_source
-from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec
 from avatarify_app.engines import Engine, EngineOptions, create_engine
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.modelstore import converted_models_dir, fomm_files
@@ -31,7 +31,9 @@ from avatarify_app.pipeline.events import (
     Event,
     MessagePosted,
     PipelineState,
+    SettingsChanged,
     StateChanged,
+    VirtualCameraChanged,
 )
 from avatarify_app.pipeline.inference_stage import (
     Calibrate,
@@ -49,6 +51,10 @@ from avatarify_app.pipeline.stats import PipelineStats, RunTotals
 from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
 
 logger = logging.getLogger(__name__)
+
+NO_CAMERA_TEXT = (
+    "No working camera: the demo motion drives your avatar. Connect a camera and choose it under Camera."
+)
 
 
 class Controller:
@@ -70,6 +76,11 @@ class Controller:
         tracker_factory: ``() -> FaceTracker`` for the driving stream; default FaceMesh in stream
             mode with One Euro smoothing.
 
+    Policy: with ``demo_when_camera_fails`` (the window), a camera that does not open or stops makes
+    way for the demo motion, with one message (``NO_CAMERA_TEXT``); ``chosen_source`` keeps the
+    camera the user chose. A virtual camera that cannot open turns its setting off. Every change of
+    the settings is announced by ``SettingsChanged``.
+
     Never call ``stop`` from an event callback: it joins the thread the callback runs on.
     """
 
@@ -82,8 +93,11 @@ class Controller:
         audio_input_factory: AudioInputFactory | None = None,
         engine_factory: EngineFactory | None = None,
         tracker_factory: TrackerFactory | None = None,
+        demo_when_camera_fails: bool = False,
     ) -> None:
         self._settings = settings
+        self._demo_when_camera_fails = demo_when_camera_fails
+        self._camera_wanted: SourceSpec | None = None  # the camera chosen, while the demo stands in
         self._state = PipelineState.STOPPED
         self._subscribers: list[Callable[[Event], None]] = []
         self._lock = threading.RLock()  # guards state, settings, subscribers and the pipeline
@@ -125,6 +139,11 @@ class Controller:
         """The settings in effect (updated as commands succeed)."""
         return self._settings
 
+    @property
+    def chosen_source(self) -> SourceSpec:
+        """The source the user chose: the camera while the demo motion stands in for it."""
+        return self._camera_wanted or self._settings.source
+
     def totals(self, since: float | None = None) -> RunTotals | None:
         """Figures since the last start (frames, drops; latency percentiles over frames output after
         ``since``, a ``time.monotonic()`` value); None before any start."""
@@ -140,6 +159,15 @@ class Controller:
             case EngineChanged(name=name):
                 checkpoint = self._requested_checkpoint.pop(name, self._settings.checkpoint)
                 self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
+            case MessagePosted(message=message) if self._camera_failed(message):
+                self._use_demo_instead()
+                return
+            case VirtualCameraChanged(active=False, error=str()) if self._settings.virtual_camera.enabled:
+                camera = dataclasses.replace(self._settings.virtual_camera, enabled=False)
+                self._update(lambda s: dataclasses.replace(s, virtual_camera=camera))
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         for callback in self._subscribers:
             try:
                 callback(event)
@@ -152,9 +180,30 @@ class Controller:
         self._emit(StateChanged(state))
 
     def _update(self, change: Callable[[LiveSettings], LiveSettings]) -> None:
-        """Replace the settings with ``change(settings)``, under the lock."""
+        """Replace the settings with ``change(settings)``, under the lock; tell the subscribers."""
         with self._lock:
-            self._settings = change(self._settings)
+            before = self._settings
+            self._settings = settings = change(before)
+        if settings != before:
+            self._deliver(SettingsChanged(settings, self.chosen_source))
+
+    def _camera_failed(self, message: UserMessage) -> bool:
+        return (
+            self._demo_when_camera_fails
+            and message.key == "camera"
+            and message.level is not MessageLevel.INFO
+            and self._settings.source.kind == "camera"
+        )
+
+    def _use_demo_instead(self) -> None:
+        camera = self._settings.source
+        logger.info("camera %d does not work: the demo motion stands in", camera.camera)
+        self._camera_wanted = camera
+        demo = dataclasses.replace(camera, kind="demo")
+        self._update(lambda s: dataclasses.replace(s, source=demo))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.capture.send(SetSource(demo))
+        self._post(MessageLevel.WARNING, NO_CAMERA_TEXT, key="camera")
 
     def _post(self, level: MessageLevel, text: str, key: str) -> None:
         self._emit(MessagePosted(UserMessage(level, text, key=key)))
@@ -253,6 +302,7 @@ class Controller:
     # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:
         """Switch to another camera, video file or the demo motion."""
+        self._camera_wanted = None  # the user chose: that is the source to remember
         self._update(lambda s: dataclasses.replace(s, source=spec))
         if (pipeline := self._pipeline) is not None:
             pipeline.capture.send(SetSource(spec))
@@ -299,8 +349,9 @@ class Controller:
             self._post(MessageLevel.WARNING, "Start live mode before calibrating.", key="calibration")
 
     def set_strength(self, value: float) -> None:
-        """Expression strength, 0 (none) to about 2 (exaggerated); 1 = as the driver."""
-        value = float(min(max(value, 0.0), 3.0))
+        """Expression strength within ``config.STRENGTH_RANGE``: 0 (none) to 2 (doubled); 1 = as the
+        driver."""
+        value = float(np.clip(value, *STRENGTH_RANGE))
         options = dataclasses.replace(self._settings.engine_options, strength=value)
         self._update(lambda s: dataclasses.replace(s, engine_options=options))
         if (pipeline := self._pipeline) is not None:
@@ -314,7 +365,7 @@ class Controller:
         over a few frames."""
         regions = SetRegions(
             *(
-                float(np.clip(v, 0.0, 2.0)) if v is not None and np.isfinite(v) else None
+                float(np.clip(v, *STRENGTH_RANGE)) if v is not None and np.isfinite(v) else None
                 for v in (eyes, mouth, head)
             )
         )
@@ -335,6 +386,24 @@ class Controller:
         self._update(lambda s: dataclasses.replace(s, passthrough=enabled))
         if (pipeline := self._pipeline) is not None:
             pipeline.inference.send(SetView(passthrough=enabled))
+
+    def set_preview(self, overlay: float | None = None, landmarks: bool | None = None) -> None:
+        """What the preview draws over the camera: the avatar's face blended in at ``overlay`` (0-1)
+        and the face landmarks; None leaves one as it is. Changes no frame that leaves the app."""
+        self._update(
+            lambda s: dataclasses.replace(
+                s,
+                preview_overlay=s.preview_overlay if overlay is None else float(np.clip(overlay, 0.0, 1.0)),
+                show_landmarks=s.show_landmarks if landmarks is None else landmarks,
+            )
+        )
+
+    def set_auto_calibrate(self, enabled: bool) -> None:
+        """Calibrate by itself whenever the driver's pose has matched the avatar's at 90 % for a
+        second (``FramesReady.pose_match``)."""
+        self._update(lambda s: dataclasses.replace(s, auto_calibrate=enabled))
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetView(auto_calibrate=enabled))
 
     def set_virtual_camera(self, enabled: bool) -> None:
         """Open or close the virtual camera (``VirtualCameraChanged`` tells the outcome)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avatarify_app.config import LiveSettings, SourceSpec
 from avatarify_app.frames import FaceTrack, HeadPose, UserMessage
 
 
@@ -27,8 +28,10 @@ class PipelineState(enum.Enum):
 class Metrics:
     """Live figures over the last second or so.
 
-    ``input_fps``: frames the source delivered per second. ``output_fps``: frames the output thread
-    wrote per second (repeats included). ``inference_ms``: mean tracking + engine time per frame.
+    ``input_fps``: frames the source delivered per second. ``engine_fps``: new frames the engine
+    made per second (a slow engine makes fewer than the camera gives). ``output_fps``: frames the
+    output thread wrote per second (repeats of the last new frame included, to keep the pace).
+    ``inference_ms``: mean tracking + engine time per frame.
     ``latency_p50_ms`` / ``latency_p95_ms``: capture to output, over the fresh frames output.
     ``dropped_frames``: frames dropped by the queues since start (a slow stage drops old frames).
     ``face_found``: whether the latest frame showed a face.
@@ -36,6 +39,7 @@ class Metrics:
 
     input_fps: float = 0.0
     output_fps: float = 0.0
+    engine_fps: float = 0.0
     inference_ms: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
@@ -54,9 +58,12 @@ class StateChanged:
 class FramesReady:
     """A new pair of images for the preview, once per processed frame (not per output repeat).
 
-    ``camera``: the driving frame, RGB uint8 (H, W, 3), mirrored when ``mirror_preview`` is on.
+    ``camera``: the driving frame as captured, RGB uint8 (H, W, 3); the preview mirrors it as it
+    draws it when ``mirror_preview`` is on (no copy here).
     ``output``: what goes to the virtual camera and the recorder (before letterboxing), RGB uint8.
-    ``track``: the face in ``camera``'s un-mirrored pixels. ``index``: the source frame's index.
+    ``track``: the face in ``camera``'s pixels. ``index``: the source frame's index.
+    ``pose_match``: 0-1, how well the driver's pose and expression match the avatar's
+    (``tracking.pose_match``; 0 without a face): what calibration asks the user to reach.
     """
 
     camera: np.ndarray
@@ -64,6 +71,7 @@ class FramesReady:
     track: FaceTrack
     face_found: bool
     index: int
+    pose_match: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +90,14 @@ class MessagePosted:
 
 @dataclass(frozen=True, slots=True)
 class AvatarChanged:
-    """A new avatar is in use. ``image``: RGB uint8; ``track``: its face; ``path``: its file or None."""
+    """A new avatar is in use. ``image``: RGB uint8; ``track``: its face; ``path``: its file or None;
+    ``face``: the avatar at rest, a square cut framed like the engine's face crop
+    (``pipeline.faces.face_square``), found once here and shared (the preview's overlay)."""
 
     image: np.ndarray
     track: FaceTrack
     path: Path | None
+    face: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +136,33 @@ class RecordingSaving:
 class VirtualCameraChanged:
     """The virtual camera opened (``active``, with its ``device`` name) or is off.
 
-    ``fix``: when it could not open, what the user can do on this OS; None otherwise.
+    ``error``: why it could not open (None when it did, or was closed on purpose); ``fix``: then,
+    what the user can do on this OS, if anything.
     """
 
     active: bool
     device: str | None
     fix: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """The settings in effect changed (a command, or the pipeline's own decision such as the demo
+    standing in for a camera that fails, or a virtual camera that cannot open). Widgets show
+    ``settings`` and nothing else: one source of truth.
+
+    ``chosen_source``: the source the user chose; it differs from ``settings.source`` while the demo
+    motion stands in for a camera that does not work.
+    """
+
+    settings: LiveSettings
+    chosen_source: SourceSpec
 
 
 Event = (
     StateChanged
+    | SettingsChanged
     | FramesReady
     | MetricsUpdated
     | MessagePosted

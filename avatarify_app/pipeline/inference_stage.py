@@ -18,16 +18,20 @@ from avatarify_app.errors import AvatarifyError, NoFaceError
 from avatarify_app.frames import FaceTrack, Frame, MessageLevel
 from avatarify_app.pipeline.controls import ControlRamp
 from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
+from avatarify_app.pipeline.faces import face_square
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
 from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
 from avatarify_app.pipeline.stats import PipelineStats
 from avatarify_app.tracking import FaceTracker, TrackerOptions
+from avatarify_app.tracking.pose_match import AutoCalibrator, pose_match
 
 logger = logging.getLogger(__name__)
 
 # How long the stage waits for a frame before looking at its commands again (seconds).
 FRAME_WAIT_S = 0.1
+# The pose match (0-1) at which automatic calibration happens, once held for a second.
+AUTO_CALIBRATION_MATCH = 0.9
 
 EngineFactory = Callable[[str, EngineOptions, Path | None], Engine]
 TrackerFactory = Callable[[], FaceTracker]
@@ -76,11 +80,12 @@ class SetRegions:
 
 @dataclass(frozen=True, slots=True)
 class SetView:
-    """Preview/output mirroring and passthrough; None leaves a setting as it is."""
+    """Preview/output mirroring, passthrough and automatic calibration; None leaves a setting as it is."""
 
     mirror_preview: bool | None = None
     mirror_output: bool | None = None
     passthrough: bool | None = None
+    auto_calibrate: bool | None = None
 
     def apply(self, settings: LiveSettings) -> LiveSettings:
         """``settings`` with the view settings this command sets (the None ones left as they are)."""
@@ -89,6 +94,7 @@ class SetView:
             mirror_preview=settings.mirror_preview if self.mirror_preview is None else self.mirror_preview,
             mirror_output=settings.mirror_output if self.mirror_output is None else self.mirror_output,
             passthrough=settings.passthrough if self.passthrough is None else self.passthrough,
+            auto_calibrate=settings.auto_calibrate if self.auto_calibrate is None else self.auto_calibrate,
         )
 
 
@@ -127,6 +133,8 @@ class InferenceStage(Stage):
         self._face_found: bool | None = None
         self._rerun = False
         self._controls = ControlRamp(settings.engine_options)  # eased into the engine frame by frame
+        # Calibrates by itself once the pose match has stayed at 90 % for a second (auto_calibrate).
+        self._auto_calibration = AutoCalibrator(threshold=AUTO_CALIBRATION_MATCH, hold_s=1.0)
 
     # -- set-up and commands ------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -211,7 +219,9 @@ class InferenceStage(Stage):
                 self._engine.set_avatar(self._avatar)  # the engine holds one avatar: restore the old one
             raise
         self._avatar = image
-        self._emit(AvatarChanged(image=image, track=self._engine.avatar_track, path=path))
+        self._auto_calibration.reset()  # the pose to match has changed
+        track = self._engine.avatar_track
+        self._emit(AvatarChanged(image=image, track=track, path=path, face=face_square(image, track)))
 
     def _calibrate(self) -> None:
         if self._last is None or self._engine is None:
@@ -262,10 +272,25 @@ class InferenceStage(Stage):
         self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
         if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end)):
             self._stats.count_dropped()
-        camera = np.ascontiguousarray(frame.image[:, ::-1]) if settings.mirror_preview else frame.image
+        camera = frame.image  # as captured: the preview mirrors it as it draws (mirror_preview)
+        match = self._pose_match(track)
         self._emit(
-            FramesReady(camera=camera, output=output, track=track, face_found=track.found, index=frame.index)
+            FramesReady(
+                camera=camera,
+                output=output,
+                track=track,
+                face_found=track.found,
+                index=frame.index,
+                pose_match=match,
+            )
         )
+        if self._auto_calibration.update(match, t_end) and settings.auto_calibrate:
+            self._calibrate()
+
+    def _pose_match(self, track: FaceTrack) -> float:
+        if not track.found or self._engine is None or self._avatar is None:
+            return 0.0
+        return pose_match(track, self._engine.avatar_track)
 
     def _on_face(self, found: bool) -> None:
         if found == self._face_found:

@@ -133,7 +133,7 @@ class OutputStage(Stage):
             if fix:
                 text += f" To get a virtual camera, {fix}."
             self._post(MessageLevel.WARNING, text, key="virtual_camera")
-            self._emit(VirtualCameraChanged(active=False, device=None, fix=fix))
+            self._emit(VirtualCameraChanged(active=False, device=None, fix=fix, error=str(exc)))
             return
         self._vcam = sink
         self._emit(VirtualCameraChanged(active=True, device=sink.device, fix=None))

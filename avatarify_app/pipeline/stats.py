@@ -81,6 +81,7 @@ class PipelineStats:
             metrics = Metrics(
                 input_fps=self._window_in / elapsed,
                 output_fps=self._window_out / elapsed,
+                engine_fps=len(self._window_infer_ms) / elapsed,
                 inference_ms=float(np.mean(self._window_infer_ms)) if self._window_infer_ms else 0.0,
                 latency_p50_ms=p50,
                 latency_p95_ms=p95,

@@ -279,10 +279,10 @@ def test_render_ends_with_the_frame_loop_figures(tmp_path):
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
-        ("--strength", "nan", "nan is outside 0 to 3"),
-        ("--strength", "inf", "inf is outside 0 to 3"),
-        ("--strength", "1e9", "1e9 is outside 0 to 3"),
-        ("--strength", "-0.5", "-0.5 is outside 0 to 3"),
+        ("--strength", "nan", "nan is outside 0 to 2"),
+        ("--strength", "inf", "inf is outside 0 to 2"),
+        ("--strength", "1e9", "1e9 is outside 0 to 2"),
+        ("--strength", "-0.5", "-0.5 is outside 0 to 2"),
         ("--strength", "lots", "'lots' is not a number"),
         ("--neutral-frame", "-1", "-1 must be 0 or more"),
         ("--neutral-frame", "1.5", "'1.5' is not a whole number"),

@@ -24,18 +24,13 @@ GUI_MEMORY_BACKEND = "avatarify-gui-test-memory"
 
 
 class StubDevices(DeviceCatalog):
-    """One camera that opens or not as the test says; the real microphone listing."""
+    """The cameras the test says (one by default); the real microphone listing."""
 
-    def __init__(self, camera_opens: bool = True) -> None:
-        self._opens = camera_opens
-        self.probed: list[int] = []
+    def __init__(self, cameras: list[Choice] | None = None) -> None:
+        self._cameras = [Choice("Test camera", 0)] if cameras is None else cameras
 
     def cameras(self) -> list[Choice]:
-        return [Choice("Test camera (0)", 0)]
-
-    def camera_opens(self, index: int) -> bool:
-        self.probed.append(index)
-        return self._opens
+        return list(self._cameras)
 
 
 def no_microphone(device, callback):
@@ -96,6 +91,7 @@ def make_window(qtbot, tmp_path: Path, store: SettingsStore, live_settings: Live
         **seams,
     ) -> MainWindow:
         seams.setdefault("audio_input_factory", no_microphone)
+        seams.setdefault("demo_when_camera_fails", True)  # as app.py builds it
         controller = Controller(settings or live_settings, **seams)
         bridge = ControllerBridge(controller)
         window = MainWindow(

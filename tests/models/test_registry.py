@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from avatarify_app.config import user_data_dir
 from avatarify_app.modelstore import (
     MODELS_DIR_ENV,
     RegistryError,
@@ -15,7 +16,6 @@ from avatarify_app.modelstore import (
     inspect_model,
     load_registry,
 )
-from avatarify_app.modelstore.registry import user_data_dir
 from tests.models.conftest import md5_of
 
 

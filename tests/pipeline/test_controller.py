@@ -282,9 +282,9 @@ def test_passthrough_and_mirroring(
     )
     controller.stop()
 
-    # The preview is mirrored by default; the output now too, so both show the same picture.
-    np.testing.assert_array_equal(mirrored.output, mirrored.camera)
-    np.testing.assert_array_equal(plain.output, plain.camera[:, ::-1])
+    # The preview gets the camera as captured (it mirrors as it draws); the output is mirrored here.
+    np.testing.assert_array_equal(mirrored.output, mirrored.camera[:, ::-1])
+    np.testing.assert_array_equal(plain.output, plain.camera)
     assert avatar.output.shape == (VCAM_SIZE, VCAM_SIZE, 3)
     assert controller.settings.mirror_output
     assert not controller.settings.passthrough

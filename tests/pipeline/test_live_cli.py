@@ -224,6 +224,7 @@ class _Payload:
     ("case", "expected"),
     [
         ("missing_avatar", "no such file"),
+        ("missing_camera", "Without a camera, try --demo"),
         ("empty_avatar", "not a readable image"),
         ("faceless_avatar", "No face found in the avatar image"),
         ("audio_only_video", "not a readable video"),
@@ -238,7 +239,9 @@ def test_unusable_input_is_one_line_and_exit_2(
     case: str, expected: str, tmp_path: Path, driving_video: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--demo"]
-    if case == "missing_avatar":
+    if case == "missing_camera":
+        args = ["--camera", "57"]
+    elif case == "missing_avatar":
         args += ["--avatar", str(tmp_path / "me.jpg")]
     elif case == "empty_avatar":
         (tmp_path / "empty.jpg").touch()

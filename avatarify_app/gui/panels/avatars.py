@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QFile, QPoint, QSize, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -23,6 +26,7 @@ from avatarify_app.avatars import IMAGE_SUFFIXES, bundled_avatars
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailLoader
+from avatarify_app.gui.widgets import pictures_folder
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import AvatarChanged
 
@@ -62,6 +66,7 @@ class AvatarGallery(QWidget):
         self._controller = controller
         self.user_dir = user_dir
         self._thumbnails = thumbnails
+        self.move_to_trash: Callable[[str], bool] = QFile.moveToTrash  # tests keep the real trash clean
         self._unconfirmed: Path | None = None  # just added; removed again if the engine refuses it
         self._awaiting_thumbnails: set[str] = set()
         self.list = QListWidget()
@@ -71,8 +76,22 @@ class AvatarGallery(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
         self.list.setFixedHeight(THUMBNAIL_SIZE + 48)
+        # One cell per avatar; names too long for it end in "…" (the tooltip has the file).
+        self.list.setGridSize(QSize(THUMBNAIL_SIZE + 20, THUMBNAIL_SIZE + 30))
+        self.list.setUniformItemSizes(True)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # The selection is a frame, not a tint over the picture (a gray photo must stay gray).
+        self.list.setStyleSheet(
+            "QListWidget::item:selected {"
+            " background: transparent; color: palette(text); border: 2px solid #3d8fd1; }"
+            "QListWidget::item:hover { background: rgba(255, 255, 255, 0.08); }"
+        )
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._on_context_menu)
         self.list.setToolTip(
-            "Click an avatar to use it (keys 1-9, A / D). Drop image files here to add them."
+            "Click an avatar to use it (keys 1-9, A / D). Drop image files here to add them; "
+            "right-click one you added to rename or remove it."
         )
         self.list.itemClicked.connect(self._on_item_clicked)
         self.add_button = QPushButton("Add avatar…")
@@ -91,6 +110,7 @@ class AvatarGallery(QWidget):
         bridge.message_posted.connect(self._on_message)
         for path in [*bundled_avatars(), *self._user_avatars()]:
             self._add_item(path)
+        self._select(controller.settings.avatar)  # the avatar in use, from the start (not the first)
 
     # -- queries ------------------------------------------------------------------------------------
     def paths(self) -> list[Path]:
@@ -118,9 +138,64 @@ class AvatarGallery(QWidget):
         if count:
             self.choose((max(self.list.currentRow(), 0) + delta) % count)
 
+    def is_removable(self, path: Path) -> bool:
+        """Avatars the user added (in ``user_dir``) can be renamed and removed; bundled ones cannot."""
+        try:
+            return Path(path).resolve().parent == self.user_dir.resolve()
+        except OSError:
+            return False
+
+    def rename(self, path: Path, name: str) -> Path | None:
+        """Give an added avatar a new name (the file in ``user_dir``, its suffix kept). Returns the new
+        file, or None when the name is empty, taken or cannot be used (reported as a message)."""
+        name = name.strip()
+        if not self.is_removable(path) or not name:
+            return None
+        target = self.user_dir / f"{name}{Path(path).suffix}"
+        if "/" in name or "\\" in name or target.exists():
+            self._report(f"Cannot rename to “{name}”: choose a name not used yet, without slashes.")
+            return None
+        try:
+            Path(path).rename(target)
+        except OSError as exc:
+            self._report(f"Could not rename {Path(path).name}: {exc.strerror}.")
+            return None
+        self._thumbnails.forget(path)
+        item = self._item(path)
+        if item is not None:
+            item.setData(PATH_ROLE, target)
+            item.setText(_title(target))
+            item.setToolTip(str(target))
+        current = self._controller.settings.avatar
+        if current is not None and _same_file(current, path):
+            self._controller.set_avatar(target)
+        logger.info("renamed avatar %s to %s", path, target)
+        return target
+
+    def remove(self, path: Path) -> bool:
+        """Take an added avatar out of the gallery and move its file to the trash (deleted where there
+        is no trash). The avatar in use makes way for the first one. True when it was removed."""
+        if not self.is_removable(path):
+            return False
+        if not self.move_to_trash(str(path)):
+            try:
+                Path(path).unlink()
+            except OSError as exc:
+                self._report(f"Could not remove {Path(path).name}: {exc.strerror}.")
+                return False
+        self._thumbnails.forget(path)
+        item = self._item(path)
+        if item is not None:
+            self.list.takeItem(self.list.row(item))
+        current = self._controller.settings.avatar
+        if current is not None and _same_file(current, path) and self.list.count():
+            self.choose(0)
+        logger.info("removed avatar %s", path)
+        return True
+
     def choose_file(self) -> None:
         pattern = " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
-        name, _ = QFileDialog.getOpenFileName(self, "Add an avatar", "", f"Images ({pattern})")
+        name, _ = QFileDialog.getOpenFileName(self, "Add an avatar", pictures_folder(), f"Images ({pattern})")
         if name:
             self.add_file(Path(name))
 
@@ -157,6 +232,21 @@ class AvatarGallery(QWidget):
         event.acceptProposedAction()
 
     # -- events -------------------------------------------------------------------------------------
+    def _on_context_menu(self, position: QPoint) -> None:
+        item = self.list.itemAt(position)
+        if item is None or not self.is_removable(item.data(PATH_ROLE)):
+            return
+        path = item.data(PATH_ROLE)
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self._ask_rename(path))
+        menu.addAction("Remove", lambda: self.remove(path))
+        menu.exec(self.list.viewport().mapToGlobal(position))
+
+    def _ask_rename(self, path: Path) -> None:
+        name, ok = QInputDialog.getText(self, "Rename avatar", "New name:", text=Path(path).stem)
+        if ok:
+            self.rename(path, name)
+
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
         self._controller.set_avatar(item.data(PATH_ROLE))
 
@@ -165,11 +255,8 @@ class AvatarGallery(QWidget):
             return
         if self._unconfirmed is not None and _same_file(event.path, self._unconfirmed):
             self._unconfirmed = None
-        for row in range(self.list.count()):
-            if _same_file(self.list.item(row).data(PATH_ROLE), event.path):
-                self.list.setCurrentRow(row)
-                return
-        self.list.setCurrentItem(self._add_item(event.path))
+        item = self._item(event.path)
+        self.list.setCurrentItem(item if item is not None else self._add_item(event.path))
 
     def _on_message(self, message: UserMessage) -> None:
         if message.key != "avatar" or message.level is not MessageLevel.ERROR or self._unconfirmed is None:
@@ -181,31 +268,39 @@ class AvatarGallery(QWidget):
                 break
         refused.unlink(missing_ok=True)
         logger.info("removed the refused avatar %s", refused)
-        current = self._controller.settings.avatar
-        for row in range(self.list.count()):
-            if current is not None and _same_file(self.list.item(row).data(PATH_ROLE), current):
-                self.list.setCurrentRow(row)
+        self._select(self._controller.settings.avatar)
 
     def _on_thumbnail(self, path: str, image: QImage) -> None:
         self._awaiting_thumbnails.discard(path)
         if image.isNull():
             return
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if str(item.data(PATH_ROLE)) == path:
-                item.setIcon(QIcon(QPixmap.fromImage(image)))
+        item = self._item(Path(path))
+        if item is not None:
+            item.setIcon(_icon(QPixmap.fromImage(image)))
 
     # -- helpers ------------------------------------------------------------------------------------
     def _add_item(self, path: Path) -> QListWidgetItem:
         placeholder = QPixmap(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
         placeholder.fill(QColor(60, 60, 66))
-        item = QListWidgetItem(QIcon(placeholder), _title(path))
+        item = QListWidgetItem(_icon(placeholder), _title(path))
         item.setData(PATH_ROLE, path)
         item.setToolTip(str(path))
         self.list.addItem(item)
         self._awaiting_thumbnails.add(str(path))
         self._thumbnails.request(path)
         return item
+
+    def _item(self, path: Path) -> QListWidgetItem | None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if _same_file(item.data(PATH_ROLE), path):
+                return item
+        return None
+
+    def _select(self, path: Path | None) -> None:
+        item = self._item(path) if path is not None else None
+        if item is not None:
+            self.list.setCurrentItem(item)
 
     def _user_avatars(self) -> list[Path]:
         if not self.user_dir.is_dir():
@@ -214,6 +309,13 @@ class AvatarGallery(QWidget):
 
     def _report(self, text: str) -> None:
         self.problem.emit(UserMessage(MessageLevel.ERROR, text, key="avatar"))
+
+
+def _icon(pixmap: QPixmap) -> QIcon:
+    """An icon that looks the same selected (Qt tints the selected mode's picture by default)."""
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)
+    return icon
 
 
 def _title(path: Path) -> str:

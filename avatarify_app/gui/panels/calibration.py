@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import time
-
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from avatarify_app.frames import FaceTrack, HeadPose
+from avatarify_app.frames import HeadPose
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
-from avatarify_app.pipeline.events import AvatarChanged, FramesReady
-from avatarify_app.tracking.pose_match import AutoCalibrator, pose_match
+from avatarify_app.pipeline.events import FramesReady
+
+# Below this pose match (percent) a calibration gets a hint on how to do better.
+LOW_MATCH_PERCENT = 60
 
 
 class CalibrationPanel(QGroupBox):
     """The Calibrate button, a meter of how well the driver's pose and expression match the avatar's
-    (``tracking.pose_match``), and "Calibrate automatically" (off by default), which calibrates once
-    the match has stayed at 90 % or more for a second."""
+    (``FramesReady.pose_match``), and "Calibrate automatically" (off by default): the pipeline then
+    calibrates once the match has stayed at 90 % or more for a second."""
 
     def __init__(
         self, controller: Controller, bridge: ControllerBridge, parent: QWidget | None = None
     ) -> None:
         super().__init__("Calibration", parent)
         self._controller = controller
-        self._avatar_track = FaceTrack.missing()
-        self._auto = AutoCalibrator(threshold=0.9, hold_s=1.0)
         self.calibrations = 0
         self.button = QPushButton("Calibrate (X)")
         self.button.setToolTip(
@@ -36,7 +35,8 @@ class CalibrationPanel(QGroupBox):
         self.meter.setFormat("Pose match %p%")
         self.meter.setValue(0)
         self.auto_check = QCheckBox("Calibrate automatically at 90 %")
-        self.auto_check.setChecked(False)
+        self.auto_check.setChecked(controller.settings.auto_calibrate)
+        self.auto_check.toggled.connect(controller.set_auto_calibrate)
         self.status = QLabel("The first face seen is the neutral pose until you calibrate.")
         self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -45,27 +45,31 @@ class CalibrationPanel(QGroupBox):
         layout.addWidget(self.auto_check)
         layout.addWidget(self.status)
         bridge.frames_ready.connect(self._on_frames_ready)
-        bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.calibrated.connect(self._on_calibrated)
+        bridge.settings_changed.connect(self._sync)
+
+    def _sync(self, *_: object) -> None:
+        with QSignalBlocker(self.auto_check):
+            self.auto_check.setChecked(self._controller.settings.auto_calibrate)
 
     @property
     def match(self) -> float:
         """The latest pose match, 0-1."""
         return self.meter.value() / 100.0
 
-    def _on_avatar_changed(self, event: AvatarChanged) -> None:
-        self._avatar_track = event.track
-        self._auto.reset()
-
     def _on_frames_ready(self, event: FramesReady) -> None:
-        score = pose_match(event.track, self._avatar_track) if event.face_found else 0.0
-        self.meter.setValue(round(score * 100))
-        if self._auto.update(score, time.monotonic()) and self.auto_check.isChecked():
-            self._controller.calibrate()
+        self.meter.setValue(round(event.pose_match * 100))
 
     def _on_calibrated(self, pose: HeadPose) -> None:
         self.calibrations += 1
-        self.status.setText(
-            f"Calibrated ({self.calibrations}×): yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, "
-            f"roll {pose.roll:+.0f}°."
+        match = self.meter.value()
+        if match < LOW_MATCH_PERCENT:
+            self.status.setText(
+                f"Calibrated at a {match} % pose match, so the avatar may look off. Turn your head and "
+                "set your expression like the avatar's (the overlay helps), then press Calibrate again."
+            )
+            return
+        self.status.setText("Calibrated: this is your neutral face now. Press Calibrate again to redo it.")
+        self.status.setToolTip(
+            f"Neutral head pose: yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}°"
         )

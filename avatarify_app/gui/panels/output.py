@@ -30,6 +30,9 @@ def default_recording_path(now: float | None = None) -> Path:
     return Path(videos or Path.home()) / f"avatarify-{stamp}.mp4"
 
 
+RECORDING_DOT = '<span style="color: #e5322d;">●</span>'  # red, as on every recorder
+
+
 class OutputPanel(QGroupBox):
     """Virtual camera on/off with what it is doing (and how to fix it), the microphone for
     recordings, and Record / Stop with the time recorded."""
@@ -78,6 +81,7 @@ class OutputPanel(QGroupBox):
         form.addRow(record_row)
 
         bridge.virtual_camera_changed.connect(self._on_virtual_camera_changed)
+        bridge.settings_changed.connect(self.sync)
         bridge.recording_changed.connect(self._on_recording_changed)
         bridge.recording_saving.connect(self._on_recording_saving)
         self.sync()
@@ -92,12 +96,12 @@ class OutputPanel(QGroupBox):
         """The microphone chosen for the next recording (None: the default input)."""
         return self.microphone_combo.currentData()
 
-    def sync(self) -> None:
+    def sync(self, *_: object) -> None:
         """Show the controller's settings (no commands are sent)."""
         settings = self._controller.settings
         with QSignalBlocker(self.vcam_check):
             self.vcam_check.setChecked(settings.virtual_camera.enabled)
-        if not settings.virtual_camera.enabled:
+        if not settings.virtual_camera.enabled and self.vcam_fix.isHidden():  # a problem stays in view
             self.vcam_status.setText("Off")
         row = self.microphone_combo.findData(settings.microphone)
         if settings.microphone is not None and row < 0:
@@ -127,8 +131,14 @@ class OutputPanel(QGroupBox):
         self._controller.set_virtual_camera(on)
 
     def _on_virtual_camera_changed(self, active: bool, device: str, fix: str) -> None:
-        self.vcam_status.setText(f"On: {device}" if active and device else "On" if active else "Off")
-        self.vcam_fix.setText(fix)
+        """The one place the virtual camera's state and problem are shown (the banner stays quiet)."""
+        if active:
+            self.vcam_status.setText(f"On: {device}" if device else "On")
+        elif fix:
+            self.vcam_status.setText("Not available on this computer.")
+        else:
+            self.vcam_status.setText("Off")
+        self.vcam_fix.setText(f"To get one, {fix}." if fix else "")
         self.vcam_fix.setVisible(bool(fix))
 
     def _on_recording_saving(self, path: Path) -> None:
@@ -148,5 +158,5 @@ class OutputPanel(QGroupBox):
             return
         minutes, seconds = divmod(int(elapsed_s), 60)
         self.record_button.setText("Stop recording")
-        self.elapsed_label.setText(f"● {minutes:02d}:{seconds:02d}  {path.name}")
+        self.elapsed_label.setText(f"{RECORDING_DOT} {minutes:02d}:{seconds:02d}  {path.name}")
         self.microphone_combo.setEnabled(False)

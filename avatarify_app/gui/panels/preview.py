@@ -7,15 +7,12 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-from avatarify_app.frames import FaceTrack
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.images import blend_over, draw_face_overlay, qimage_from_rgb
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import AvatarChanged, FramesReady, PipelineState
-from avatarify_app.tracking.crop import crop_face
 
 MIN_ZOOM, MAX_ZOOM, ZOOM_STEP = 1.0, 3.0, 0.25
-OVERLAY_SIZE = 512  # side of the avatar face square blended over the camera, pixels
 
 
 class ImagePane(QLabel):
@@ -33,6 +30,7 @@ class ImagePane(QLabel):
         self.placeholder = "Starting…"
         self._image: QImage | None = None
         self._zoom = 1.0
+        self.mirrored = False  # drawn flipped left-right (the camera, as a mirror shows a face)
         self._canvas: QPixmap | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 200)  # not the pixmap's size: the window must be free to shrink
@@ -99,12 +97,25 @@ class ImagePane(QLabel):
         painter.fillRect(rect, QColor(24, 24, 28))
         if self._image is not None and not self._image.isNull():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(self.image_rect(), self._image, self.source_rect())
+            target = self.image_rect()
+            if self.mirrored:  # mirrored by the painter: one flip, no copy of the frame
+                painter.save()
+                painter.translate(target.center().x() * 2, 0)
+                painter.scale(-1, 1)
+            painter.drawImage(target, self._image, self.source_rect())
+            if self.mirrored:
+                painter.restore()
         else:
             painter.setPen(QColor(170, 170, 180))
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.placeholder)
-        painter.setPen(QColor(235, 235, 240))
-        painter.drawText(rect.adjusted(10, 6, -10, -6), Qt.AlignmentFlag.AlignLeft, self.caption)
+        # The caption on a dark tag, readable over a light picture.
+        metrics = painter.fontMetrics()
+        tag = QRectF(8, 6, metrics.horizontalAdvance(self.caption) + 12, metrics.height() + 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(tag, 4, 4)
+        painter.setPen(QColor(240, 240, 244))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, self.caption)
         painter.end()
         self.setPixmap(pixmap)
 
@@ -112,9 +123,10 @@ class ImagePane(QLabel):
 class PreviewPanel(QWidget):
     """Camera (left) and avatar output (right), fed by ``frames_ready``.
 
-    View options, which change only what this panel draws: ``show_landmarks`` (face box and landmark
-    contours on the camera), ``overlay`` (0-1: the avatar blended over the camera to line the face
-    up with it) and ``zoom`` (1-3: the centre of the camera image, magnified).
+    What it draws over the camera follows the controller's settings: ``show_landmarks`` (face box
+    and landmark contours) and ``preview_overlay`` (0-1: the avatar's face, as the pipeline cut it
+    out, blended over the camera to line the face up with it). ``zoom`` (1-3: the centre of the
+    camera image, magnified) is this panel's own.
     """
 
     def __init__(
@@ -124,8 +136,6 @@ class PreviewPanel(QWidget):
         self._controller = controller
         self.camera_pane = ImagePane("Camera")
         self.output_pane = ImagePane("Avatar")
-        self.show_landmarks = False
-        self.overlay = 0.0
         self.frames_shown = 0
         self._avatar_face: np.ndarray | None = None  # the avatar at rest, square around its face
         layout = QHBoxLayout(self)
@@ -135,6 +145,8 @@ class PreviewPanel(QWidget):
         bridge.frames_ready.connect(self._on_frames_ready)
         bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.state_changed.connect(self._on_state_changed)
+        bridge.settings_changed.connect(self._on_settings_changed)
+        self._on_settings_changed()
 
     @property
     def zoom(self) -> float:
@@ -144,8 +156,14 @@ class PreviewPanel(QWidget):
         """Magnify the camera preview by ``steps`` x 0.25 (negative: less), within 1-3."""
         self.camera_pane.zoom = min(max(self.zoom + steps * ZOOM_STEP, MIN_ZOOM), MAX_ZOOM)
 
+    def _on_settings_changed(self, *_: object) -> None:
+        settings = self._controller.settings
+        self.camera_pane.mirrored = settings.mirror_preview
+        # Passthrough sends the camera itself out: the right pane says so.
+        self.output_pane.caption = "Output: the camera (passthrough)" if settings.passthrough else "Avatar"
+
     def _on_avatar_changed(self, event: AvatarChanged) -> None:
-        self._avatar_face = _face_square(event.image, event.track)
+        self._avatar_face = event.face
 
     def _on_state_changed(self, state: PipelineState) -> None:
         if state is PipelineState.STOPPED:
@@ -159,14 +177,14 @@ class PreviewPanel(QWidget):
 
     def _camera_image(self, event: FramesReady) -> QImage:
         camera = event.camera
-        mirrored = self._controller.settings.mirror_preview
-        if self.overlay > 0.0 and self._avatar_face is not None:
-            # Mirrored like the camera, so lining up in the preview lines up for the engine too.
-            avatar = self._avatar_face[:, ::-1] if mirrored else self._avatar_face
-            camera = _blend_centered(camera, avatar, self.overlay)
+        settings = self._controller.settings
+        if settings.preview_overlay > 0.0 and self._avatar_face is not None:
+            # Blended as captured and mirrored with the camera as it is drawn: lining the face up in
+            # the preview lines it up for the engine too.
+            camera = _blend_centered(camera, self._avatar_face, settings.preview_overlay)
         image = qimage_from_rgb(camera)
-        if self.show_landmarks:
-            draw_face_overlay(image, event.track, mirrored=mirrored)
+        if settings.show_landmarks:
+            draw_face_overlay(image, event.track)
         return image
 
 
@@ -178,10 +196,3 @@ def _blend_centered(camera: np.ndarray, avatar: np.ndarray, alpha: float) -> np.
     out = camera.copy()
     out[y0 : y0 + side, x0 : x0 + side] = blend_over(camera[y0 : y0 + side, x0 : x0 + side], avatar, alpha)
     return out
-
-
-def _face_square(image: np.ndarray, track: FaceTrack) -> np.ndarray:
-    """A square cut of the avatar around its face, framed as a face crop (whole image if no face)."""
-    if track.found and track.box is not None:
-        return crop_face(image, track.box, OVERLAY_SIZE).image
-    return image

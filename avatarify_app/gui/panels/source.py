@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,11 +22,18 @@ from avatarify_app.config import SourceSpec
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
+from avatarify_app.gui.widgets import videos_folder
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import PipelineState
 
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
-ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (needs a checkpoint)"}
+NO_CAMERA_LABEL = "No camera found"
+TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
+ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (neural)"}
+ENGINE_TIPS = {
+    "mesh": "Warps the avatar's face mesh: real time on any CPU, no files needed",
+    "fomm": "First Order Motion Model: needs a checkpoint file (Checkpoint…); slow on a CPU",
+}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"
 # The fomm engine's "Speed / quality" choice: its precision (docs/fomm.md).
@@ -54,6 +61,10 @@ class SourcePanel(QGroupBox):
         self.camera_combo = _narrow_combo()
         for choice in cameras:
             self.camera_combo.addItem(choice.label, choice.value)
+            self.camera_combo.setItemData(self.camera_combo.count() - 1, choice.label, TOOLTIP_ROLE)
+        if not cameras:
+            self.camera_combo.addItem(NO_CAMERA_LABEL, None)
+            self.camera_combo.model().item(0).setEnabled(False)  # a note, not a choice
         self.camera_combo.addItem("Demo motion", DEMO)
         self.camera_combo.addItem("Video file…", VIDEO)
         self.camera_combo.setToolTip("The face that drives the avatar")
@@ -62,6 +73,7 @@ class SourcePanel(QGroupBox):
         self.engine_combo = _narrow_combo()
         for name, label in ENGINE_LABELS.items():
             self.engine_combo.addItem(label, name)
+            self.engine_combo.setItemData(self.engine_combo.count() - 1, ENGINE_TIPS[name], TOOLTIP_ROLE)
         self.engine_combo.activated.connect(self._on_engine_activated)
         self.checkpoint_button = QPushButton("Checkpoint…")
         self.checkpoint_button.setToolTip(
@@ -88,6 +100,7 @@ class SourcePanel(QGroupBox):
         engine_row.addWidget(self.engine_combo, 1)
         engine_row.addWidget(self.checkpoint_button)
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # the side panel is narrow
         form.addRow("Camera", self.camera_combo)
         form.addRow("Engine", engine_row)
         form.addRow("Speed / quality", self.quality_combo)
@@ -96,6 +109,7 @@ class SourcePanel(QGroupBox):
 
         bridge.engine_changed.connect(self._on_engine_changed)
         bridge.message_posted.connect(self._on_message)
+        bridge.settings_changed.connect(self.sync)
         self.sync()
 
     @property
@@ -109,7 +123,7 @@ class SourcePanel(QGroupBox):
         self.checkpoint_button.setEnabled(not loading)
         self.quality_combo.setEnabled(not loading and self._controller.settings.engine == "fomm")
 
-    def sync(self) -> None:
+    def sync(self, *_: object) -> None:
         """Show the controller's current source and engine."""
         settings = self._controller.settings
         source = settings.source
@@ -117,7 +131,7 @@ class SourcePanel(QGroupBox):
             if source.kind == "camera":
                 row = self.camera_combo.findData(source.camera)
                 if row < 0:
-                    self.camera_combo.insertItem(0, f"Camera {source.camera}", source.camera)
+                    self.camera_combo.insertItem(0, f"Camera {source.camera} (not found)", source.camera)
                     row = 0
             elif source.kind == "demo":
                 row = self.camera_combo.findData(DEMO)
@@ -134,11 +148,28 @@ class SourcePanel(QGroupBox):
             self.quality_combo.setCurrentIndex(row)
         self.quality_combo.setEnabled(settings.engine == "fomm" and not self.loading)
         checkpoint = settings.checkpoint
-        self.checkpoint_button.setText(_short(checkpoint.name) if checkpoint else "Checkpoint…")
+        self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
+        self.checkpoint_button.setToolTip(
+            str(checkpoint)
+            if checkpoint
+            else "Choose a FOMM vox checkpoint (vox-adv-cpk.pth.tar or vox-cpk.pth.tar)"
+        )
 
     def use_source(self, spec: SourceSpec) -> None:
         self._controller.set_source(spec)
         self.sync()
+
+    def choose_video(self) -> None:
+        """Ask for a video file (from the Videos folder) and play it as the camera."""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Play a video file as the camera", videos_folder(), VIDEO_FILTER
+        )
+        if name:
+            self.use_source(
+                dataclasses.replace(self._controller.settings.source, kind="video", path=Path(name))
+            )
+        else:
+            self.sync()
 
     def choose_checkpoint(self) -> None:
         """Ask for a FOMM checkpoint and load the fomm engine with it."""
@@ -152,11 +183,7 @@ class SourcePanel(QGroupBox):
         if value == DEMO:
             self.use_source(dataclasses.replace(current, kind="demo"))
         elif value == VIDEO:
-            name, _ = QFileDialog.getOpenFileName(self, "Play a video file as the camera", "", VIDEO_FILTER)
-            if name:
-                self.use_source(dataclasses.replace(current, kind="video", path=Path(name)))
-            else:
-                self.sync()
+            self.choose_video()
         elif isinstance(value, int):
             self.use_source(dataclasses.replace(current, kind="camera", camera=value))
         elif isinstance(value, str):  # a video file chosen before

@@ -7,11 +7,12 @@ import functools
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QWidget
 
-from avatarify_app.gui.panels.preview import PreviewPanel
+from avatarify_app.config import STRENGTH_RANGE
+from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
 
-OVERLAY_STEP = 10  # percent per Z / C key press
-STRENGTH_MAX = 2.0
+OVERLAY_STEP = 0.1  # per Z / C key press
+STRENGTH_MAX = STRENGTH_RANGE[1]
 # Region strengths (EngineOptions): name, what it covers, its on / off key.
 REGIONS = (
     ("eyes", "lids, brows, gaze", "E"),
@@ -21,14 +22,14 @@ REGIONS = (
 
 
 class ViewPanel(QGroupBox):
-    """Sliders and switches. The overlay and landmarks change only the preview; strength, the region
-    strengths (eyes, mouth, head), mirrors and passthrough go to the controller, and the switches show
-    the controller's settings."""
+    """Sliders and switches over the controller's settings: each sends a command, and all of them
+    show what ``settings_changed`` says (the overlay and landmarks change only the preview)."""
 
-    def __init__(self, controller: Controller, preview: PreviewPanel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, controller: Controller, bridge: ControllerBridge, parent: QWidget | None = None
+    ) -> None:
         super().__init__("View", parent)
         self._controller = controller
-        self._preview = preview
 
         self.overlay_slider = QSlider(Qt.Orientation.Horizontal)
         self.overlay_slider.setRange(0, 100)
@@ -77,12 +78,16 @@ class ViewPanel(QGroupBox):
         form.addRow(self.mirror_preview_check)
         form.addRow(self.mirror_output_check)
         form.addRow(self.passthrough_check)
+        bridge.settings_changed.connect(self.sync)
         self.sync()
 
-    def sync(self) -> None:
+    def sync(self, *_: object) -> None:
         """Show the controller's settings (no commands are sent)."""
         settings = self._controller.settings
+        with QSignalBlocker(self.overlay_slider):
+            self.overlay_slider.setValue(round(settings.preview_overlay * 100))
         pairs = (
+            (self.landmarks_check, settings.show_landmarks),
             (self.mirror_preview_check, settings.mirror_preview),
             (self.mirror_output_check, settings.mirror_output),
             (self.passthrough_check, settings.passthrough),
@@ -107,14 +112,11 @@ class ViewPanel(QGroupBox):
         else:
             slider.setValue(self._region_before_off.get(name, 100))
 
-    def step_overlay(self, steps: int) -> None:
-        self.overlay_slider.setValue(self.overlay_slider.value() + steps * OVERLAY_STEP)
-
     def _on_overlay(self, value: int) -> None:
-        self._preview.overlay = value / 100.0
+        self._controller.set_preview(overlay=value / 100.0)
 
     def _on_landmarks(self, on: bool) -> None:
-        self._preview.show_landmarks = on
+        self._controller.set_preview(landmarks=on)
 
     def _on_strength(self, value: int) -> None:
         self._controller.set_strength(value / 100.0)
