@@ -34,6 +34,10 @@ def app_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+RESOURCES_DIR = app_root() / "resources"  # icons, bundled avatars, the demo motion clip
+DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
+
+
 def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """The per-user data folder for the app (Windows: %LOCALAPPDATA%, macOS: Application Support,
     elsewhere: $XDG_DATA_HOME or ~/.local/share)."""

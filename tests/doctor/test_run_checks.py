@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from avatarify_app import doctor
 from avatarify_app.cli import doctor as doctor_cli
-from avatarify_app.diagnostics import Check, Status, devices, runtime, tracking
+from avatarify_app.diagnostics import Check, Status, devices, doctor, runtime, tracking
 
 # What a machine without webcam, virtual-camera driver or GPU (CI, this project's machines) reports.
 EXPECTED_NAMES = [
