@@ -75,6 +75,14 @@ class FramesReady:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraPreview:
+    """A camera frame as captured (RGB uint8), sent a few times a second while the engine still loads
+    (``FramesReady`` comes once it runs): the window shows that the camera works meanwhile."""
+
+    camera: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsUpdated:
     """New live figures, about once a second while running."""
 
@@ -164,6 +172,7 @@ Event = (
     StateChanged
     | SettingsChanged
     | FramesReady
+    | CameraPreview
     | MetricsUpdated
     | MessagePosted
     | AvatarChanged
