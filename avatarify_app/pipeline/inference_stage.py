@@ -266,11 +266,9 @@ class InferenceStage(Stage):
             self._controls.apply(self._engine)
             self._rerun = self._rerun or self._controls.moving  # a paused picture eases too
             output = self._engine.animate(frame.image, track)
-        if settings.mirror_output:
-            output = np.ascontiguousarray(output[:, ::-1])
         t_end = time.monotonic()
         self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
-        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end)):
+        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end, mirror=settings.mirror_output)):
             self._stats.count_dropped()
         camera = frame.image  # as captured: the preview mirrors it as it draws (mirror_preview)
         match = self._pose_match(track)

@@ -261,6 +261,8 @@ def test_settings_survive_a_restart(qtbot, make_window, store: SettingsStore, me
     with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000):
         window.gallery.choose(1)
     window.view_panel.mirror_output_check.setChecked(True)
+    # The avatar pane shows the output as the sinks get it: mirrored as it is drawn.
+    qtbot.waitUntil(lambda: window.preview.output_pane.mirrored, timeout=5_000)
     window.view_panel.strength_slider.setValue(150)
     window.resize(990, 690)
     window.close()

@@ -307,12 +307,21 @@ def test_passthrough_and_mirroring(
     avatar = events.wait_for(
         lambda e: isinstance(e, FramesReady) and e.output.shape == (VCAM_SIZE,) * 2 + (3,)
     )
+    sent = len(vcam_log.times)
+    assert vcam_log.wait_for(sent + 3)
     controller.stop()
 
-    # The preview gets the camera as captured (it mirrors as it draws); the output is mirrored here.
-    np.testing.assert_array_equal(mirrored.output, mirrored.camera[:, ::-1])
+    # The preview gets the camera and the output unmirrored (its panes mirror as they draw); the
+    # output stage mirrors what the sinks get, once.
+    np.testing.assert_array_equal(mirrored.output, mirrored.camera)
     np.testing.assert_array_equal(plain.output, plain.camera)
     assert avatar.output.shape == (VCAM_SIZE, VCAM_SIZE, 3)
+    with vcam_log.lock:
+        last = vcam_log.frames[-1]
+    outputs = {
+        frame_stamp(e.output): e.output for e in events.of(FramesReady) if e.output.shape == last.shape
+    }
+    np.testing.assert_array_equal(last, outputs[frame_stamp(last[:, ::-1])][:, ::-1])
     assert controller.settings.mirror_output
     assert not controller.settings.passthrough
 

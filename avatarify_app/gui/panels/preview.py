@@ -160,6 +160,7 @@ class PreviewPanel(QWidget):
     def _on_settings_changed(self, *_: object) -> None:
         settings = self._controller.settings
         self.camera_pane.mirrored = settings.mirror_preview
+        self.output_pane.mirrored = settings.mirror_output  # as the output stage sends it
         # Passthrough sends the camera itself out: the right pane says so.
         self.output_pane.caption = "Output: the camera (passthrough)" if settings.passthrough else "Avatar"
 
