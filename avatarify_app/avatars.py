@@ -8,12 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatarify_app.config import app_root
+from avatarify_app.config import RESOURCES_DIR
 from avatarify_app.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-RESOURCES_DIR = app_root() / "resources"
 BUNDLED_AVATARS_DIR = RESOURCES_DIR / "avatars"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Images bigger than this are shrunk on load: a face needs no more, and the engines stay fast.

@@ -26,12 +26,22 @@ FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # One range for expression and region strengths, everywhere (sliders, controller, CLI):
 # 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
 STRENGTH_RANGE = (0.0, 2.0)
+# One wording of the fomm engine's speed on a CPU, for README, doctor, the window and the engine's log
+# (figures: docs/fomm.md; bench/fomm_engine.py measures them).
+FOMM_CPU_SPEED = (
+    "on a CPU, fomm makes about 1-3 new frames a second on an AVX2-only CPU (--precision int8 is "
+    "the fastest), several times more on CPUs with bf16 or AMX"
+)
 
 
 def app_root() -> Path:
     """The folder holding ``avatarify_app``, ``resources`` and ``models``: a source checkout, or a
     PyInstaller bundle's data folder (``sys._MEIPASS``, where frozen modules' ``__file__`` points)."""
     return Path(__file__).resolve().parents[1]
+
+
+RESOURCES_DIR = app_root() / "resources"  # icons, bundled avatars, the demo motion clip
+DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
 
 
 def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:

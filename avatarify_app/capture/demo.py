@@ -12,11 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from avatarify_app.config import DEMO_CLIP
 from avatarify_app.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-DEMO_CLIP = Path(__file__).resolve().parents[2] / "resources" / "demo" / "demo_motion.mp4"
 
 
 class DemoMotion:

@@ -21,13 +21,19 @@ MAX_FAILED_READS = 10
 
 @dataclass(frozen=True, slots=True)
 class CameraInfo:
-    """A camera the OS lists: ``index`` for ``cv2.VideoCapture``, ``name`` as the OS calls it."""
+    """A camera: ``index`` for ``cv2.VideoCapture``, ``name`` as the OS calls it.
+
+    ``delivers`` and ``size`` (width, height of the first frame) are known only for a camera that was
+    opened and read (``diagnostics.devices.probe_cameras``); a camera merely listed leaves them None.
+    """
 
     index: int
     name: str
+    delivers: bool | None = None
+    size: tuple[int, int] | None = None
 
 
-def _capture_api() -> int:
+def capture_api() -> int:
     """The OpenCV capture backend that opens cameras fastest on this OS."""
     system = platform.system()
     if system == "Windows":
@@ -37,6 +43,20 @@ def _capture_api() -> int:
     if system == "Linux":
         return cv2.CAP_V4L2
     return cv2.CAP_ANY
+
+
+def open_camera(index: int) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` for camera ``index`` with the backend of ``capture_api()``."""
+    return cv2.VideoCapture(index, capture_api())
+
+
+def camera_name(index: int, sysfs: Path = Path("/sys/class/video4linux")) -> str:
+    """The OS's name of camera ``index`` (Linux sysfs), else "Camera N"."""
+    try:
+        name = (sysfs / f"video{index}" / "name").read_text(encoding="utf-8").strip()
+    except OSError:
+        name = ""
+    return name or f"Camera {index}"
 
 
 def list_cameras(sysfs: Path = Path("/sys/class/video4linux")) -> list[CameraInfo]:
@@ -60,7 +80,7 @@ def list_cameras(sysfs: Path = Path("/sys/class/video4linux")) -> list[CameraInf
         return cameras
     found = []
     for index in range(4):
-        capture = cv2.VideoCapture(index, _capture_api())
+        capture = open_camera(index)
         try:
             if capture.isOpened():
                 found.append(CameraInfo(index, f"Camera {index}"))
@@ -96,7 +116,7 @@ class WebcamSource(Source):
 
     def _open_capture(self) -> cv2.VideoCapture:
         """The OpenCV capture for this camera (the seam a fake webcam overrides)."""
-        return cv2.VideoCapture(self.index, _capture_api())
+        return open_camera(self.index)
 
     def open(self) -> None:
         self.close()

@@ -22,7 +22,7 @@ from avatarify_app.config import STRENGTH_RANGE
 from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
 from avatarify_app.errors import OutputError
 from avatarify_app.modelstore import converted_models_dir, fomm_files
-from avatarify_app.rendering import Driving, render_clip
+from avatarify_app.pipeline.rendering import Driving, render_clip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

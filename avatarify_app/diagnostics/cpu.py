@@ -7,6 +7,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avatarify_app.config import FOMM_CPU_SPEED
 from avatarify_app.diagnostics.check import Check, Status
 
 logger = logging.getLogger(__name__)
@@ -85,9 +86,12 @@ def check_fomm_runtime() -> Check:
     except ImportError as exc:
         return Check("fomm runtime", Status.WARN, f"the fomm engine cannot be imported ({exc})")
     choice = choose_runtime()
+    speed = f"; {FOMM_CPU_SPEED}" if choice.device.lower() == "cpu" else ""
     if choice.backend == "torch":
-        detail = f"{choice.why}, {choice.precision}" + (
-            " with CUDA graphs" if choice.device == "cuda" else ""
+        detail = (
+            f"{choice.why}, {choice.precision}"
+            + (" with CUDA graphs" if choice.device == "cuda" else "")
+            + speed
         )
         status = Status.OK if choice.device != "cpu" else Status.WARN
         fix = "" if choice.device != "cpu" else "pip install openvino (the fast CPU runtime)"
@@ -99,10 +103,10 @@ def check_fomm_runtime() -> Check:
         else ""
     )
     if cpu.native_bf16:
-        return Check("fomm runtime", Status.OK, f"{choice.why}, bf16 (the CPU has native bf16){gpu}")
+        return Check("fomm runtime", Status.OK, f"{choice.why}, bf16 (the CPU has native bf16){gpu}{speed}")
     return Check(
         "fomm runtime",
         Status.OK,
         f"{choice.why}, fp32: this CPU has no native bf16, so OpenVINO's default precision is fp32; "
-        f"--precision int8 is faster at a small cost in quality{gpu}",
+        f"--precision int8 is faster at a small cost in quality{gpu}{speed}",
     )

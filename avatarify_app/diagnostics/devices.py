@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avatarify_app.capture.webcam import CameraInfo, camera_name, open_camera
 from avatarify_app.diagnostics.check import Check, Status
 from avatarify_app.outputs.virtual_camera import virtual_camera_fix
 
@@ -17,29 +17,19 @@ logger = logging.getLogger(__name__)
 CAMERA_INDICES = range(5)
 
 
-@dataclass(frozen=True, slots=True)
-class CameraInfo:
-    """A camera that opened: its OpenCV index, a name where the OS gives one, and whether a frame came."""
-
-    index: int
-    name: str
-    delivers: bool
-    size: tuple[int, int] | None = None  # (width, height) of the first frame
-
-
 def probe_cameras(
     indices: Iterable[int] = CAMERA_INDICES, open_capture: Callable[[int], Any] | None = None
 ) -> list[CameraInfo]:
     """Open each camera index briefly with OpenCV and read one frame.
 
     ``open_capture(index)`` returns a ``cv2.VideoCapture``-like object, or None for an index with no
-    device (default: the platform's own backend; on Linux an index without ``/dev/videoN`` is skipped
-    without opening anything).
+    device (default: ``capture.webcam.open_camera``, the backend the app opens cameras with; on Linux an
+    index without ``/dev/videoN`` is skipped without opening anything).
     """
     import cv2
 
     if open_capture is None:
-        open_capture = _default_opener(cv2)
+        open_capture = _default_opener
     found = []
     previous_level = cv2.getLogLevel()
     cv2.setLogLevel(0)  # silent: OpenCV prints a warning for every index that does not open
@@ -53,7 +43,7 @@ def probe_cameras(
                     continue
                 ok, frame = capture.read()
                 size = (int(frame.shape[1]), int(frame.shape[0])) if ok and frame is not None else None
-                found.append(CameraInfo(index, _camera_name(index), delivers=bool(ok), size=size))
+                found.append(CameraInfo(index, camera_name(index), delivers=bool(ok), size=size))
             finally:
                 capture.release()
     finally:
@@ -61,26 +51,11 @@ def probe_cameras(
     return found
 
 
-def _default_opener(cv2: Any) -> Callable[[int], Any]:
-    if sys.platform.startswith("linux"):
-        return lambda index: (
-            cv2.VideoCapture(index, cv2.CAP_V4L2) if Path(f"/dev/video{index}").exists() else None
-        )
-    if sys.platform == "win32":
-        backend = cv2.CAP_DSHOW  # opens in a fraction of the time MSMF takes
-    elif sys.platform == "darwin":
-        backend = cv2.CAP_AVFOUNDATION
-    else:
-        backend = cv2.CAP_ANY
-    return lambda index: cv2.VideoCapture(index, backend)
-
-
-def _camera_name(index: int) -> str:
-    name_file = Path(f"/sys/class/video4linux/video{index}/name")
-    try:
-        return name_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        return f"camera {index}"
+def _default_opener(index: int) -> Any:
+    # On Linux an index without /dev/videoN is skipped without opening anything.
+    if sys.platform.startswith("linux") and not Path(f"/dev/video{index}").exists():
+        return None
+    return open_camera(index)
 
 
 def check_cameras(cameras: list[CameraInfo] | None = None) -> Check:

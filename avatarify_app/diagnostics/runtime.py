@@ -123,16 +123,18 @@ def check_compute_device(nvidia: NvidiaInfo | None = None, probe: bool = True) -
             "CPU: torch is not installed, so only the mesh engine (CPU) can run",
             f"pip install torch=={TORCH_PIN}",
         )
+    # The engine's own chooser, so doctor names the device the engine will take.
+    from avatarify_app.engines.fomm.runtime.device import select_device
+
     version = torch.__version__
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
+    chosen = select_device()
+    if chosen.device.type == "cuda":
         count = torch.cuda.device_count()
         more = f" (and {count - 1} more)" if count > 1 else ""
         return Check(
-            "compute device", Status.OK, f"CUDA: {name}{more} (torch {version}, CUDA {torch.version.cuda})"
+            "compute device", Status.OK, f"{chosen.label}{more} (torch {version}, CUDA {torch.version.cuda})"
         )
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if chosen.device.type == "mps":
         return Check("compute device", Status.OK, f"Apple GPU (MPS) (torch {version})")
     if nvidia is None and probe:
         nvidia = probe_nvidia()

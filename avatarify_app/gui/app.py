@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avatarify_app.config import LiveSettings, SourceSpec, app_root
+from avatarify_app.config import RESOURCES_DIR, LiveSettings, SourceSpec
 from avatarify_app.errors import DeviceError
 
 if TYPE_CHECKING:  # Qt is imported when the window opens, after the display check
@@ -37,7 +37,7 @@ NO_DISPLAY_TEXT = (
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 # Environment that ``import cv2`` points at its own Qt 5 plugins and fonts; Qt 6 must not use them.
 CV2_QT_VARIABLES = ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")
-ICONS_DIR = app_root() / "resources" / "icons"
+ICONS_DIR = RESOURCES_DIR / "icons"
 
 
 @dataclass(frozen=True, slots=True)

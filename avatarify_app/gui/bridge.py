@@ -11,6 +11,7 @@ from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import (
     AvatarChanged,
     Calibrated,
+    CameraPreview,
     EngineChanged,
     Event,
     FramesReady,
@@ -43,6 +44,8 @@ class ControllerBridge(QObject):
     """``PipelineState``: the pipeline started, is stopping, stopped..."""
     frames_ready = Signal(object)
     """``FramesReady``: the newest camera frame, the avatar output and the driver's face track."""
+    camera_preview = Signal(object)
+    """``CameraPreview``: a camera frame while the engine still loads (a few a second)."""
     metrics_updated = Signal(object)
     """``Metrics``: input/output fps, inference time, latency percentiles, dropped frames; about 1 Hz."""
     message_posted = Signal(object)
@@ -114,6 +117,8 @@ class ControllerBridge(QObject):
                 self.state_changed.emit(state)
             case SettingsChanged():
                 self.settings_changed.emit(event)
+            case CameraPreview():
+                self.camera_preview.emit(event)
             case MetricsUpdated(metrics=metrics):
                 self.metrics_updated.emit(metrics)
             case MessagePosted(message=message):

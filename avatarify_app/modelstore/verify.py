@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from avatarify_app.errors import CheckpointError
 from avatarify_app.modelstore.registry import ModelEntry
-
-logger = logging.getLogger(__name__)
-
-REQUIRED_PARTS = ("generator", "kp_detector")
 
 
 def file_md5(path: Path) -> str:
@@ -53,18 +48,19 @@ def inspect_model(entry: ModelEntry, models_dir: Path, verify: bool = True) -> M
 def check_loadable(path: Path, config: Path | None = None) -> None:
     """Prove that ``path`` is a FOMM checkpoint by loading it (on the CPU, ``weights_only``).
 
-    With the fomm engine installed, the weights are loaded strictly into the networks of ``config``
-    when that file exists (proving the architecture), else their two state dicts are read. Without
-    it, ``torch.load`` must give a dict with 'generator' and 'kp_detector' state dicts.
-    Raises ``CheckpointError`` saying what was found instead. Takes seconds for a 228 MB file.
+    The weights are loaded strictly into the networks of ``config`` when that file exists (proving
+    the architecture), else their two state dicts are read by the engine's one checkpoint reader
+    (``engines.fomm.checkpoint.read_checkpoint``). Raises ``CheckpointError`` saying what was found
+    instead. Takes seconds for a 228 MB file.
     """
     try:
         # Imported here: it loads torch, which the rest of the model store does not need.
         from avatarify_app.engines.fomm.checkpoint import load_checkpoint, read_checkpoint
     except ImportError as exc:
-        logger.info("fomm engine not importable (%s): checking %s with torch.load only", exc, path)
-        _read_parts(Path(path))
-        return
+        raise CheckpointError(
+            f"cannot check {Path(path).name}: the fomm engine cannot be imported ({exc}); "
+            "pip install torch==2.13.0"
+        ) from exc
     if config is not None and Path(config).is_file():
         load_checkpoint(Path(path), Path(config))  # refuses NaN or infinite weights itself
     else:
@@ -82,28 +78,3 @@ def _require_finite(path: Path, tensors: Iterable[tuple[str, object]]) -> None:
                 f"{path.name} holds NaN or infinite weights ({name}): the file is damaged; "
                 "download or copy it again"
             )
-
-
-def _read_parts(path: Path) -> None:
-    """The fallback check: the file unpickles safely into a dict with both state dicts."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise CheckpointError(
-            f"cannot check {path.name}: torch is not installed (pip install torch==2.13.0)"
-        ) from exc
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a foreign or damaged file
-        raise CheckpointError(f"{path.name} is not a loadable torch checkpoint: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise CheckpointError(
-            f"{path.name} holds a {type(data).__name__}, expected a dict with 'generator' and 'kp_detector'"
-        )
-    for part in REQUIRED_PARTS:
-        if not isinstance(data.get(part), Mapping) or not data[part]:
-            found = ", ".join(sorted(map(str, data.keys()))[:8]) or "nothing"
-            raise CheckpointError(
-                f"{path.name} has no {part!r} state dict (found: {found}): is it a FOMM vox checkpoint?"
-            )
-    _require_finite(path, ((n, t) for part in REQUIRED_PARTS for n, t in data[part].items()))

@@ -94,8 +94,8 @@ class Mp4Writer:
         self.audio_channels = audio_channels
         self._frames_written = 0
         self._last_video_pts = -1
-        self._audio_next = 0  # next audio sample position (in samples from the start)
-        self._audio_pending = np.zeros((0, audio_channels), np.float32)
+        # Re-frames the caller's blocks into the encoder's frame size; positions count samples from 0.
+        self._audio_fifo = av.AudioFifo()
         self._closed = False
         if self.path.is_dir():
             raise OutputError(f"{self.path}: is a folder; give a file name ending in .mp4")
@@ -197,7 +197,7 @@ class Mp4Writer:
             raise ValueError(f"expected float32 samples (n, {self.audio_channels}), got {samples.shape}")
         rate = self.audio_rate
         assert rate is not None
-        queued_end = self._audio_next + len(self._audio_pending)
+        queued_end = self._audio_fifo.samples_written
         if t is not None:
             start = round(t * rate)
             if start < 0:
@@ -209,23 +209,19 @@ class Mp4Writer:
             elif start < queued_end - tolerance:
                 samples = samples[queued_end - start :]
         if len(samples):
-            self._audio_pending = np.concatenate([self._audio_pending, samples])
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples.T), format="fltp", layout=_LAYOUTS[self.audio_channels]
+            )
+            frame.sample_rate = rate
+            frame.time_base = self._audio.time_base
+            frame.pts = queued_end  # the fifo checks that blocks follow each other and stamps its frames
+            self._audio_fifo.write(frame)
         self._encode_audio(final=False)
 
     def _encode_audio(self, final: bool) -> None:
         assert self._audio is not None
-        assert self.audio_rate is not None  # the audio stream exists only with a rate
         frame_size = self._audio.codec_context.frame_size or 1024
-        while len(self._audio_pending) >= frame_size or (final and len(self._audio_pending)):
-            block = self._audio_pending[:frame_size]
-            self._audio_pending = self._audio_pending[len(block) :]
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(block.T), format="fltp", layout=_LAYOUTS[self.audio_channels]
-            )
-            frame.sample_rate = self.audio_rate
-            frame.pts = self._audio_next
-            frame.time_base = self._audio.time_base
-            self._audio_next += len(block)
+        for frame in self._audio_fifo.read_many(frame_size, partial=final):
             self._mux(self._audio.encode(frame))
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from avatarify_app.capture import Source
 from avatarify_app.config import SourceSpec
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.frames import Frame, MessageLevel
+from avatarify_app.pipeline.events import CameraPreview
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
 from avatarify_app.pipeline.stats import PipelineStats
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 # Retry delays after a source fails to open or drops out: 0.5 s, doubling, at most 5 s.
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 5.0
+# While the inference stage loads its models, a camera frame goes to the window this often.
+LOADING_PREVIEW_INTERVAL_S = 0.1
 
 SourceFactory = Callable[[SourceSpec], Source]
 
@@ -59,6 +62,7 @@ class CaptureStage(Stage):
         self._backoff = BACKOFF_FIRST_S
         self._failing = False  # the user was told the source is unavailable
         self._ended = False
+        self._t_preview = 0.0  # when the next CameraPreview is due
 
     def _apply(self, command: object) -> None:
         if isinstance(command, SetSource):
@@ -100,8 +104,12 @@ class CaptureStage(Stage):
         frame = Frame(image=image, index=self._index, t_capture=time.monotonic())
         self._index += 1
         self._stats.count_input()
-        if self._out.put(frame) and (self._consumer_ready is None or self._consumer_ready.is_set()):
+        loading = self._consumer_ready is not None and not self._consumer_ready.is_set()
+        if self._out.put(frame) and not loading:
             self._stats.count_dropped()
+        if loading and frame.t_capture >= self._t_preview:  # the engine still loads: show the camera
+            self._emit(CameraPreview(camera=image))
+            self._t_preview = frame.t_capture + LOADING_PREVIEW_INTERVAL_S
 
     def _open_source(self) -> None:
         source: Source | None = None

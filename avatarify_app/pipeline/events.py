@@ -60,7 +60,8 @@ class FramesReady:
 
     ``camera``: the driving frame as captured, RGB uint8 (H, W, 3); the preview mirrors it as it
     draws it when ``mirror_preview`` is on (no copy here).
-    ``output``: what goes to the virtual camera and the recorder (before letterboxing), RGB uint8.
+    ``output``: what goes to the virtual camera and the recorder (before letterboxing and before the
+    output stage mirrors it for ``mirror_output``; the preview mirrors it as it draws), RGB uint8.
     ``track``: the face in ``camera``'s pixels. ``index``: the source frame's index.
     ``pose_match``: 0-1, how well the driver's pose and expression match the avatar's
     (``tracking.pose_match``; 0 without a face): what calibration asks the user to reach.
@@ -72,6 +73,14 @@ class FramesReady:
     face_found: bool
     index: int
     pose_match: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraPreview:
+    """A camera frame as captured (RGB uint8), sent a few times a second while the engine still loads
+    (``FramesReady`` comes once it runs): the window shows that the camera works meanwhile."""
+
+    camera: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,7 @@ Event = (
     StateChanged
     | SettingsChanged
     | FramesReady
+    | CameraPreview
     | MetricsUpdated
     | MessagePosted
     | AvatarChanged

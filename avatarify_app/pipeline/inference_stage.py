@@ -23,6 +23,7 @@ from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
 from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
 from avatarify_app.pipeline.stats import PipelineStats
+from avatarify_app.pipeline.step import track_and_animate
 from avatarify_app.tracking import FaceTracker, TrackerOptions
 from avatarify_app.tracking.pose_match import AutoCalibrator, pose_match
 
@@ -256,21 +257,24 @@ class InferenceStage(Stage):
         assert self._tracker is not None
         settings = self._settings
         t_start = time.monotonic()
-        track = self._tracker.track(frame.image, frame.t_capture)
+        engine = self._engine if self._avatar is not None else None
+        if engine is not None:
+            self._controls.apply(engine)
+            self._rerun = self._rerun or self._controls.moving  # a paused picture eases too
+        step = track_and_animate(
+            self._tracker,
+            engine,
+            frame.image,
+            frame.t_capture,
+            passthrough=settings.passthrough,
+            passthrough_when_lost=settings.passthrough_when_lost,
+        )
+        track, output = step.track, step.output
         self._last = (frame, track)
         self._on_face(track.found)
-        show_camera = settings.passthrough or (settings.passthrough_when_lost and not track.found)
-        if show_camera or self._engine is None or self._avatar is None:
-            output = frame.image
-        else:
-            self._controls.apply(self._engine)
-            self._rerun = self._rerun or self._controls.moving  # a paused picture eases too
-            output = self._engine.animate(frame.image, track)
-        if settings.mirror_output:
-            output = np.ascontiguousarray(output[:, ::-1])
         t_end = time.monotonic()
         self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
-        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end)):
+        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end, mirror=settings.mirror_output)):
             self._stats.count_dropped()
         camera = frame.image  # as captured: the preview mirrors it as it draws (mirror_preview)
         match = self._pose_match(track)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from avatarify_app.config import LiveSettings
@@ -219,9 +220,11 @@ class OutputStage(Stage):
             self._report_metrics(now)
 
     def _write_fresh(self, item: ProcessedFrame, now: float) -> None:
+        # Mirrored here, once per new frame (repeats reuse it), for every sink.
+        image = cv2.flip(item.output, 1) if item.mirror else item.output
         if self._recorder_waiting:
-            self._open_recorder(item.output)
-        self._write(item.output, now, latency_ms=(now - item.source.t_capture) * 1000.0)
+            self._open_recorder(image)
+        self._write(image, now, latency_ms=(now - item.source.t_capture) * 1000.0)
         error = self._t_pending - self._t_slot  # when it arrived relative to its slot
         if error < -self._period / 2:
             error += self._period

@@ -13,7 +13,8 @@ from avatarify_app.frames import FaceTrack, Frame
 class ProcessedFrame:
     """A driving frame after the inference stage, on its way to the outputs.
 
-    ``output``: RGB uint8 (H, W, 3), what the sinks get (passthrough and output mirroring applied).
+    ``output``: RGB uint8 (H, W, 3), what the sinks get (passthrough applied). ``mirror``: the output
+    stage flips it left-right for the sinks (``mirror_output``), once; the preview flips as it draws.
     ``t_infer_start`` / ``t_infer_end``: ``time.monotonic()`` around tracking + engine; with
     ``source.t_capture`` and the output stage's write time they give the frame's latency.
     """
@@ -23,3 +24,4 @@ class ProcessedFrame:
     track: FaceTrack
     t_infer_start: float
     t_infer_end: float
+    mirror: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -52,6 +53,9 @@ class FaceTracker:
                 min_detection_confidence=self.options.min_detection_confidence,
                 min_tracking_confidence=self.options.min_tracking_confidence,
             )
+            # The graph's threads open their models (and print) once it meets an image: a blank one
+            # here, so that happens while stderr is silenced rather than just after.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
         smoothing = self.options.smoothing
         self._filter = OneEuroFilter(smoothing) if smoothing is not None else None
 
@@ -104,25 +108,53 @@ def track_from_landmarks(points: np.ndarray) -> FaceTrack:
     )
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Hide what MediaPipe's C++ side prints while it builds its graph and meets its first image.
+class _NativeStderr:
+    """File descriptor 2 pointed at the null device while any thread asks for it (counted).
 
-    It writes a dozen INFO/WARNING lines (XNNPACK delegate, feedback tensors) straight to file
-    descriptor 2, which ``GLOG_minloglevel`` does not reach; users would take them for errors.
+    Trackers start on several threads at once (the live inference stage, the avatar's face, gallery
+    thumbnails): each redirecting and restoring fd 2 on its own let one restore the real stderr while
+    another was still starting, and MediaPipe's chatter reached the console.
     """
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: int | None = None
+
+    @contextlib.contextmanager
+    def silenced(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                try:
+                    saved = os.dup(2)
+                    with open(os.devnull, "wb") as devnull:
+                        os.dup2(devnull.fileno(), 2)
+                    self._saved = saved
+                except OSError:
+                    self._saved = None
+            self._users += 1
+        try:
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._saved is not None:
+                    os.dup2(self._saved, 2)
+                    os.close(self._saved)
+                    self._saved = None
+
+
+_NATIVE_STDERR = _NativeStderr()
+
+
+def _native_stderr_silenced() -> contextlib.AbstractContextManager[None]:
+    """Hide what MediaPipe's C++ side prints while it builds its graph and meets its first images.
+
+    It writes a dozen INFO/WARNING lines (TFLite's XNNPACK delegate, absl's feedback-tensor warnings)
+    straight to file descriptor 2, which neither ``GLOG_minloglevel`` nor ``TF_CPP_MIN_LOG_LEVEL``
+    reaches; users would take them for errors.
+    """
+    return _NATIVE_STDERR.silenced()
 
 
 def _face_area(points: np.ndarray) -> float:

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from avatarify_app.capture import VideoFileSource, WebcamSource, create_source, list_cameras
-from avatarify_app.capture.demo import DEMO_CLIP
 from avatarify_app.capture.webcam import MAX_FAILED_READS
-from avatarify_app.config import SourceSpec
+from avatarify_app.config import DEMO_CLIP, SourceSpec
 from avatarify_app.errors import DeviceError, InputError
 from tests.fakes import FakeWebcam
 

@@ -19,7 +19,7 @@ from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines import EngineOptions, OutputFraming
 from avatarify_app.engines.mesh import MeshEngine
 from avatarify_app.outputs.mp4 import Mp4Writer
-from avatarify_app.rendering import Driving, render_clip
+from avatarify_app.pipeline.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
 from tests.mp4check import assert_regular_mp4

@@ -55,6 +55,7 @@ def test_a_cuda_device_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "NVIDIA H100 80GB HBM3")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
 
     check = check_compute_device()
 
@@ -111,3 +112,16 @@ def test_no_checkpoint_warns_with_how_to_get_one(tmp_path: Path) -> None:
     assert [c.status for c in checks] == [Status.WARN, Status.WARN]
     assert checks[0].fix.startswith("avatarify models fetch vox-adv-cpk (about 228 MB; licence: CC BY-NC 4.0")
     assert checks[1].fix.startswith("download vox-cpk.pth.tar yourself")
+
+
+def test_readme_doctor_and_window_give_one_fomm_cpu_speed_and_one_cuda_wheel() -> None:
+    from avatarify_app.config import FOMM_CPU_SPEED, app_root
+    from avatarify_app.diagnostics.cpu import check_fomm_runtime
+    from avatarify_app.diagnostics.runtime import DEFAULT_CUDA_BUILD
+
+    readme = " ".join((app_root() / "README.md").read_text(encoding="utf-8").split())
+    fomm_doc = " ".join((app_root() / "docs" / "fomm.md").read_text(encoding="utf-8").split())
+    assert FOMM_CPU_SPEED in readme
+    assert FOMM_CPU_SPEED in fomm_doc
+    assert f"whl/{DEFAULT_CUDA_BUILD}`" in readme
+    assert FOMM_CPU_SPEED in check_fomm_runtime().detail  # this machine has no GPU

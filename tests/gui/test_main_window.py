@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 
 import av
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from avatarify_app.avatars import bundled_avatars
 from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.engines import create_engine
 from avatarify_app.frames import HeadPose, MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
 from avatarify_app.gui.main_window import MINIMUM_SIZE
@@ -51,6 +53,26 @@ def test_window_opens_and_frames_flow(qtbot, make_window) -> None:
     qtbot.waitUntil(lambda: not window.source_panel.loading, timeout=10_000)
     assert window.source_panel.device_label.text() == "Mesh warp on CPU"
     assert window.banner.text == ""
+
+
+def test_the_camera_pane_shows_frames_while_the_engine_loads(qtbot, make_window) -> None:
+    loaded = threading.Event()
+
+    def slow_engine(name, options, checkpoint):  # as fomm: minutes of loading on a first run
+        assert loaded.wait(60)
+        return create_engine(name, options, checkpoint=checkpoint)
+
+    window = make_window(engine_factory=slow_engine)
+    try:
+        with qtbot.waitSignal(window.bridge.camera_preview, timeout=15_000):
+            pass
+        assert window.preview.camera_pane.image() is not None, "the camera pane shows the camera"
+        assert window.preview.output_pane.image() is None
+        assert window.preview.output_pane.placeholder == "Loading the engine…"
+    finally:
+        loaded.set()
+    wait_for_frames(qtbot, window)
+    assert window.preview.output_pane.image() is not None
 
 
 def test_calibrate_button(qtbot, make_window) -> None:
@@ -239,6 +261,8 @@ def test_settings_survive_a_restart(qtbot, make_window, store: SettingsStore, me
     with qtbot.waitSignal(window.bridge.avatar_changed, timeout=15_000):
         window.gallery.choose(1)
     window.view_panel.mirror_output_check.setChecked(True)
+    # The avatar pane shows the output as the sinks get it: mirrored as it is drawn.
+    qtbot.waitUntil(lambda: window.preview.output_pane.mirrored, timeout=5_000)
     window.view_panel.strength_slider.setValue(150)
     window.resize(990, 690)
     window.close()

@@ -4,6 +4,7 @@ tracking, and the real ``pyvirtualcam.Camera`` with an in-memory backend."""
 from __future__ import annotations
 
 import platform
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import (
     AvatarChanged,
     Calibrated,
+    CameraPreview,
     EngineChanged,
     FramesReady,
     MessagePosted,
@@ -77,6 +79,31 @@ def test_clip_reaches_the_virtual_camera_in_order(
     assert totals.frames_out >= 75
     assert totals.frames_in >= totals.fresh_out
     assert not [m for m in events.messages() if m.startswith("error")]
+
+
+def test_the_camera_shows_while_a_slow_engine_loads(
+    controller_factory, events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
+) -> None:
+    loaded = threading.Event()
+
+    def slow_engine(name, options, checkpoint):  # as fomm: minutes of loading on a first run
+        assert loaded.wait(60)
+        return StillEngine(options)
+
+    controller = controller_factory(_settings(driving_video, media_dir), engine_factory=slow_engine)
+    controller.start()
+    preview = events.wait_for(lambda e: isinstance(e, CameraPreview), count=2)
+    assert not events.of(FramesReady)  # the engine has not loaded: no avatar frame yet
+    loaded.set()
+    first = events.wait_for(_frames())
+    # A later frame comes from the capture thread after any preview it sent before the engine was ready.
+    events.wait_for(_frames(first.index + 1))
+    previews = len(events.of(CameraPreview))
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=len(events.of(FramesReady)) + 5)
+    controller.stop()
+
+    assert preview.camera.shape == (480, 480, 3)
+    assert len(events.of(CameraPreview)) == previews  # none once the engine runs
 
 
 def test_events_describe_the_setup(
@@ -280,12 +307,21 @@ def test_passthrough_and_mirroring(
     avatar = events.wait_for(
         lambda e: isinstance(e, FramesReady) and e.output.shape == (VCAM_SIZE,) * 2 + (3,)
     )
+    sent = len(vcam_log.times)
+    assert vcam_log.wait_for(sent + 3)
     controller.stop()
 
-    # The preview gets the camera as captured (it mirrors as it draws); the output is mirrored here.
-    np.testing.assert_array_equal(mirrored.output, mirrored.camera[:, ::-1])
+    # The preview gets the camera and the output unmirrored (its panes mirror as they draw); the
+    # output stage mirrors what the sinks get, once.
+    np.testing.assert_array_equal(mirrored.output, mirrored.camera)
     np.testing.assert_array_equal(plain.output, plain.camera)
     assert avatar.output.shape == (VCAM_SIZE, VCAM_SIZE, 3)
+    with vcam_log.lock:
+        last = vcam_log.frames[-1]
+    outputs = {
+        frame_stamp(e.output): e.output for e in events.of(FramesReady) if e.output.shape == last.shape
+    }
+    np.testing.assert_array_equal(last, outputs[frame_stamp(last[:, ::-1])][:, ::-1])
     assert controller.settings.mirror_output
     assert not controller.settings.passthrough
 

@@ -80,3 +80,30 @@ def test_crop_and_reverse_transform_round_trip(avatar_mona_lisa):
     face = slice(int(track.box[1]), int(track.box[3])), slice(int(track.box[0]), int(track.box[2]))
     # The crop was resampled once down and once up: close, not equal.
     assert np.abs(pasted[face].astype(int) - avatar_mona_lisa[face].astype(int)).mean() < 8
+
+
+def test_mediapipe_start_up_chatter_stays_off_the_console() -> None:
+    """MediaPipe's graph threads print TFLite/absl lines as they open their models: a tracker meets a
+    blank image while fd 2 is silenced, so they are printed (and hidden) before it returns."""
+    import os
+    import subprocess
+    import sys
+
+    child = (
+        "import time, numpy as np\n"
+        "from avatarify_app.tracking import FaceTracker, TrackerOptions\n"
+        "trackers = [FaceTracker(TrackerOptions()) for _ in range(2)]\n"
+        "time.sleep(0.5)\n"  # the graph threads' output, had it come after the constructor
+        "trackers[0].track(np.zeros((96, 96, 3), np.uint8), 0.0)\n"
+        "print('done')\n"
+    )
+    from avatarify_app.config import app_root
+
+    env = dict(os.environ, PYTHONPATH=str(app_root()))
+    result = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    assert result.stdout.strip() == "done"
+    assert "XNNPACK" not in result.stderr
+    assert "inference_feedback_manager" not in result.stderr
+    assert "absl::InitializeLog" not in result.stderr

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from avatarify_app.config import FOMM_CPU_SPEED
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.engines.fomm.checkpoint import load_checkpoint
 from avatarify_app.engines.fomm.config import FommConfig
@@ -113,6 +114,8 @@ class FommEngine(Engine):
         self.device_name = self._runtime.label
         self.precision = self._runtime.precision
         logger.info("FOMM engine ready: %s (%s)", self.device_name, checkpoint.name)
+        if self.device.type == "cpu":
+            logger.info("%s", FOMM_CPU_SPEED)
         self._avatar: _Avatar | None = None
         self._kp_initial: dict[str, torch.Tensor] | None = None
         self._regions: KeypointRegions | None = None  # region strengths' calibration (regions.py)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.images import blend_over, draw_face_overlay, qimage_from_rgb
 from avatarify_app.pipeline.controller import Controller
-from avatarify_app.pipeline.events import AvatarChanged, FramesReady, PipelineState
+from avatarify_app.pipeline.events import AvatarChanged, CameraPreview, FramesReady, PipelineState
 
 MIN_ZOOM, MAX_ZOOM, ZOOM_STEP = 1.0, 3.0, 0.25
 
@@ -143,6 +143,7 @@ class PreviewPanel(QWidget):
         layout.addWidget(self.camera_pane)
         layout.addWidget(self.output_pane)
         bridge.frames_ready.connect(self._on_frames_ready)
+        bridge.camera_preview.connect(self._on_camera_preview)
         bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.state_changed.connect(self._on_state_changed)
         bridge.settings_changed.connect(self._on_settings_changed)
@@ -159,6 +160,7 @@ class PreviewPanel(QWidget):
     def _on_settings_changed(self, *_: object) -> None:
         settings = self._controller.settings
         self.camera_pane.mirrored = settings.mirror_preview
+        self.output_pane.mirrored = settings.mirror_output  # as the output stage sends it
         # Passthrough sends the camera itself out: the right pane says so.
         self.output_pane.caption = "Output: the camera (passthrough)" if settings.passthrough else "Avatar"
 
@@ -169,6 +171,12 @@ class PreviewPanel(QWidget):
         if state is PipelineState.STOPPED:
             self.camera_pane.set_placeholder("Stopped")
             self.output_pane.set_placeholder("Stopped")
+
+    def _on_camera_preview(self, event: CameraPreview) -> None:
+        """The camera works while the engine still loads: show it, and say what the avatar waits for."""
+        self.camera_pane.set_image(qimage_from_rgb(event.camera))
+        if self.output_pane.image() is None:
+            self.output_pane.set_placeholder("Loading the engine…")
 
     def _on_frames_ready(self, event: FramesReady) -> None:
         self.camera_pane.set_image(self._camera_image(event))

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avatarify_app.config import SourceSpec
+from avatarify_app.config import FOMM_CPU_SPEED, SourceSpec
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
@@ -32,7 +32,7 @@ TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
 ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (neural)"}
 ENGINE_TIPS = {
     "mesh": "Warps the avatar's face mesh: real time on any CPU, no files needed",
-    "fomm": "First Order Motion Model: needs a checkpoint file (Checkpoint…); slow on a CPU",
+    "fomm": f"First Order Motion Model: needs a checkpoint file (Checkpoint…); {FOMM_CPU_SPEED}",
 }
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"

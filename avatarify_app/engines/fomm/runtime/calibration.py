@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatarify_app.avatars import RESOURCES_DIR, bundled_avatars, load_image
+from avatarify_app.avatars import bundled_avatars, load_image
+from avatarify_app.config import DEMO_CLIP
 from avatarify_app.tracking import FaceTracker, TrackerOptions, crop_face
 
 logger = logging.getLogger(__name__)
 
-DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
 DRIVING_FRAMES = 8
 
 

@@ -19,9 +19,9 @@ from avatarify_app.capture import Source, VideoFileSource
 from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines.base import Engine
 from avatarify_app.errors import InputError, NoFaceError
-from avatarify_app.frames import FaceTrack
 from avatarify_app.outputs.audio_file import read_audio
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.pipeline.step import StepResult, track_and_animate
 from avatarify_app.tracking import FaceTracker, TrackerOptions
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class Driving:
     @classmethod
     def from_file(cls, path: Path) -> Driving:
         """Raises ``InputError`` when ``path`` is missing or not a readable video."""
-        with VideoFileSource(path, loop=False) as source:
+        source = VideoFileSource(path, loop=False)
+        with source:
             if source.read() is None:
                 raise InputError(f"{path}: not a readable video (expected MP4, MOV, AVI, MKV or WebM)")
             return cls(
@@ -56,7 +57,8 @@ class Driving:
     @classmethod
     def demo(cls, size: int = 480) -> Driving:
         """One loop of the built-in demo motion."""
-        with DemoSource(size=size) as source:
+        source = DemoSource(size=size)
+        with source:
             length, fps = source.frame_count, source.fps
         return cls("the demo motion", lambda: DemoSource(size=size), length, fps, stop_after=length)
 
@@ -70,9 +72,12 @@ class RenderReport:
     loop_s: float  # seconds the frame loop took (tracking, animating, encoding)
 
 
-def _tracks(driving: Driving, limit: int | None) -> Iterator[tuple[float, np.ndarray, FaceTrack]]:
+def _steps(
+    driving: Driving, engine: Engine | None, limit: int | None
+) -> Iterator[tuple[float, np.ndarray, StepResult]]:
     """Each driving frame with its time (seconds, the file's own timestamps where it has them, so a
-    variable frame rate is kept) and its face, tracked frame to frame and smoothed on that clock."""
+    variable frame rate is kept) and the live mode's step on it (``pipeline.step``): its face,
+    tracked frame to frame and smoothed on that clock, and ``engine``'s output (None: tracking only)."""
     with driving.make_source() as source, FaceTracker(TrackerOptions(static=False)) as tracker:
         index = 0
         t_last = -1.0
@@ -84,7 +89,7 @@ def _tracks(driving: Driving, limit: int | None) -> Iterator[tuple[float, np.nda
             if t is None or t <= t_last:  # no timestamp (the demo), or one that does not move on
                 t = index / driving.fps if t_last < 0 else t_last + 1.0 / driving.fps
             t_last = t
-            yield t, image, tracker.track(image, t=t)
+            yield t, image, track_and_animate(tracker, engine, image, t)
             index += 1
 
 
@@ -110,7 +115,8 @@ def render_clip(
             )
         # The neutral pose comes from a tracking run identical to the render's, so the output at that
         # frame is the avatar at rest exactly.
-        *_, (_, image, track) = _tracks(driving, limit=neutral_frame + 1)
+        *_, (_, image, step) = _steps(driving, None, limit=neutral_frame + 1)
+        track = step.track
         if not track.found:
             raise NoFaceError(f"no face in driving frame {neutral_frame}: choose another --neutral-frame")
         engine.calibrate(image, track)
@@ -126,8 +132,9 @@ def render_clip(
     with Mp4Writer(
         out, (width, height), driving.fps, audio_rate=rate, audio_channels=channels, crf=18
     ) as writer:
-        for t, image, track in _tracks(driving, limit=driving.length or 1 << 31):
-            writer.write_video(engine.animate(image, track), t=t)
+        for t, _, step in _steps(driving, engine, limit=driving.length or 1 << 31):
+            track = step.track
+            writer.write_video(step.output, t=t)
             if samples is not None and rate is not None:
                 # Sound goes in step with the picture, up to this frame's time, so the file interleaves;
                 # each block is stamped with its own time, so sound and picture keep the driver's timing.
