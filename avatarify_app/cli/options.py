@@ -23,10 +23,7 @@ def bounded_float(low: float, high: float) -> Callable[[str], float]:
     """
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        value = _number(text)
         if not math.isfinite(value) or not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is outside {low:g} to {high:g}")
         return value
@@ -37,13 +34,17 @@ def bounded_float(low: float, high: float) -> Callable[[str], float]:
 
 def positive_float(text: str) -> float:
     """An argparse ``type`` accepting a finite float above zero (durations, rates)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def non_negative_int(text: str) -> int:
