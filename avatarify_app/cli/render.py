@@ -19,9 +19,9 @@ from avatarify_app.cli.options import (
 )
 from avatarify_app.cli.stopping import Interrupted
 from avatarify_app.config import STRENGTH_RANGE
-from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming, create_engine
+from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming
 from avatarify_app.errors import OutputError
-from avatarify_app.modelstore import converted_models_dir, fomm_files
+from avatarify_app.pipeline.engine_setup import open_engine
 from avatarify_app.pipeline.rendering import Driving, render_clip
 
 
@@ -78,15 +78,13 @@ def run(args: argparse.Namespace) -> int:
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
     regions = {"eyes": args.eyes, "mouth": args.mouth, "head": args.head}
     options = EngineOptions(size=args.size, framing=framing, strength=args.strength, **regions)
-    checkpoint, config = fomm_files(args.checkpoint, args.config) if args.engine == "fomm" else (None, None)
-    engine = create_engine(
+    engine = open_engine(
         args.engine,
         options,
-        checkpoint=checkpoint,
-        config=config,
+        checkpoint=args.checkpoint,
+        config=args.config,
         backend=args.backend,
         precision=args.precision,
-        cache_dir=converted_models_dir(),
         progress=_say,
     )
     started = time.time()

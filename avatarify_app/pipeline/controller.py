@@ -17,14 +17,14 @@ import numpy as np
 
 from avatarify_app.capture import create_source
 from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec
-from avatarify_app.engines import Engine, EngineOptions, create_engine
+from avatarify_app.engines import Engine, EngineOptions
 from avatarify_app.frames import MessageLevel, UserMessage
-from avatarify_app.modelstore import converted_models_dir, fomm_files
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
 from avatarify_app.outputs.recorder import RecorderSink
 from avatarify_app.outputs.repair import repair_abandoned
 from avatarify_app.pipeline.capture_stage import SetSource, SourceFactory
+from avatarify_app.pipeline.engine_setup import open_engine
 from avatarify_app.pipeline.events import (
     AvatarChanged,
     EngineChanged,
@@ -210,17 +210,13 @@ class Controller:
 
     def _create_engine(self, name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
         """The default engine factory (runs in the inference thread)."""
-        settings, config = self._settings, None
-        if name == "fomm":
-            checkpoint, config = fomm_files(checkpoint, None)
-        return create_engine(
+        settings = self._settings
+        return open_engine(
             name,
             options,
             checkpoint=checkpoint,
-            config=config,
             backend=settings.backend,
             precision=settings.precision,
-            cache_dir=converted_models_dir(),
             progress=lambda text: self._post(MessageLevel.INFO, text, key="engine"),
         )
 

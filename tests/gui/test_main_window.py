@@ -427,7 +427,7 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     import yaml
 
     from avatarify_app.engines.fomm.config import FommConfig, build_models
-    from avatarify_app.pipeline import controller as controller_module
+    from avatarify_app.pipeline import engine_setup
     from tests.engines.fomm.fomm_helpers import save_original_layout, tiny_config_dict
 
     config = tmp_path / "tiny.yaml"
@@ -435,7 +435,7 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     checkpoint = save_original_layout(
         tmp_path / "tiny-vox.pth.tar", *build_models(FommConfig.from_yaml(config))
     )
-    monkeypatch.setattr(controller_module, "fomm_files", lambda path, _config: (path, config))
+    monkeypatch.setattr(engine_setup, "fomm_files", lambda path, _config: (path, config))
     monkeypatch.setenv("AVATARIFY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
     window = make_window()
