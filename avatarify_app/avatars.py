@@ -8,13 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatarify_app.config import RESOURCES_DIR
+from avatarify_app.config import IMAGE_SUFFIXES, RESOURCES_DIR
 from avatarify_app.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_AVATARS_DIR = RESOURCES_DIR / "avatars"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Images bigger than this are shrunk on load: a face needs no more, and the engines stay fast.
 MAX_SIDE = 2048
 
@@ -23,6 +22,14 @@ def bundled_avatars() -> list[Path]:
     """The default avatars shipped with the app, the default one first."""
     found = sorted(p for p in BUNDLED_AVATARS_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     found.sort(key=lambda p: p.stem != "grace_hopper")
+    return found
+
+
+def avatar_files(folder: Path | None = None) -> list[Path]:
+    """The bundled avatars (the default first), then the image files in ``folder`` by name."""
+    found = bundled_avatars()
+    if folder is not None and folder.is_dir():
+        found += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return found
 
 

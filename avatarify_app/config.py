@@ -41,6 +41,8 @@ def app_root() -> Path:
 
 
 RESOURCES_DIR = app_root() / "resources"  # icons, bundled avatars, the demo motion clip
+# The image files taken as avatars (file dialogs, drops, the gallery's folder).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
 
 
@@ -59,7 +61,7 @@ def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
 class OutputFraming(enum.Enum):
     """How the animated avatar is framed in the engine's output image."""
 
-    SQUARE = "square"  # a square crop around the avatar's face, ``size`` x ``size`` pixels
+    SQUARE = "square"  # a square crop around the avatar's face; files get ``size`` x ``size`` pixels
     FULL = "full"  # the avatar's whole image, face animated in place, background untouched
 
 
@@ -68,6 +70,10 @@ class EngineOptions:
     """Settings every engine understands. Engine-specific settings go to the engine's constructor.
 
     Strengths are within ``STRENGTH_RANGE``.
+
+    ``size``: the side of square output files (renders, recordings). An engine returns images at its
+    native size (fomm: its model's frame size; mesh: it warps at ``size`` itself) and each sink
+    scales them once to what it needs (``frame_size``, the virtual camera's size, the preview pane).
     """
 
     size: int = 512
@@ -77,6 +83,13 @@ class EngineOptions:
     eyes: float = 1.0  # lids, brows, gaze
     mouth: float = 1.0  # lips, jaw, cheeks
     head: float = 1.0  # position, size and roll relative to the neutral pose
+
+    def frame_size(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
+        """(width, height) of the files written from engine images of ``image_shape`` (h, w, ...):
+        ``size`` x ``size`` in square framing, the image's own size in full framing."""
+        if self.framing is OutputFraming.SQUARE:
+            return self.size, self.size
+        return image_shape[1], image_shape[0]
 
 
 @dataclass(frozen=True, slots=True)

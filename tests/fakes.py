@@ -162,21 +162,23 @@ def frame_stamp(image: np.ndarray) -> int:
 
 
 class StillEngine(Engine):
-    """An engine that shows the avatar, squared and resized to ``options.size``, with the count of
-    ``animate`` calls stamped in the top-left pixel (``frame_stamp``). No face detection."""
+    """An engine that shows the avatar, squared and resized to ``native`` (default ``options.size``),
+    with the count of ``animate`` calls stamped in the top-left pixel (``frame_stamp``). No face
+    detection. ``native`` other than ``options.size`` stands for an engine like fomm, whose model has
+    its own frame size."""
 
     name = "still"
     device_name = "CPU"
 
-    def __init__(self, options: EngineOptions | None = None) -> None:
+    def __init__(self, options: EngineOptions | None = None, native: int | None = None) -> None:
         super().__init__(options or EngineOptions(size=64))
+        self.native = native or self.options.size
         self._canvas: np.ndarray | None = None
         self._neutral: FaceTrack | None = None
         self.animated = 0
 
     def set_avatar(self, image: np.ndarray) -> None:
-        size = self.options.size
-        self._canvas = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        self._canvas = cv2.resize(image, (self.native, self.native), interpolation=cv2.INTER_AREA)
 
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
         self._neutral = track
@@ -190,7 +192,7 @@ class StillEngine(Engine):
 
     @property
     def output_shape(self) -> tuple[int, int]:
-        return self.options.size, self.options.size
+        return self.native, self.native
 
     @property
     def avatar_track(self) -> FaceTrack:

@@ -23,6 +23,12 @@ def letterbox(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None =
     scale = min(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     x0, y0 = (width - new_w) // 2, (height - new_h) // 2
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     out[y0 : y0 + new_h, x0 : x0 + new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     return out
+
+
+def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` itself when it is already ``size`` = (width, height), else ``letterbox``-ed into it."""
+    h, w = image.shape[:2]
+    return image if (w, h) == tuple(size) else letterbox(image, size)

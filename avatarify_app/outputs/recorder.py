@@ -13,7 +13,7 @@ import numpy as np
 
 from avatarify_app.errors import AvatarifyError, DeviceError, OutputError
 from avatarify_app.frames import MessageLevel, UserMessage
-from avatarify_app.outputs.framing import letterbox
+from avatarify_app.outputs.framing import fit
 from avatarify_app.outputs.microphone import AudioInput, AudioInputFactory, open_microphone
 from avatarify_app.outputs.mp4 import Mp4Writer
 
@@ -57,7 +57,8 @@ class RecorderSink:
     long recording), then calls ``on_done(self)``; ``wait()`` joins it. The thread is not a daemon,
     so a process that exits meanwhile still finishes the file first.
 
-    The file's frame size is the first frame's; later frames of another size are letterboxed into it.
+    The file's frame size is the one ``open`` is given; frames of another size are scaled to fit
+    (letterboxed) once, on the recorder thread.
     """
 
     name = "recorder"
@@ -213,7 +214,7 @@ class RecorderSink:
                             for block in early_audio:
                                 writer.write_audio(block.samples, block.t - t_zero)
                             early_audio.clear()
-                        writer.write_video(self._fit(item.image), item.t - t_zero)
+                        writer.write_video(fit(item.image, self._size), item.t - t_zero)
                     elif isinstance(item, _Audio):
                         if t_zero is None:
                             early_audio.append(item)
@@ -243,10 +244,3 @@ class RecorderSink:
     def _fail(self, error: AvatarifyError) -> None:
         logger.error("recording %s stopped: %s", self.path, error)
         self._error = error if isinstance(error, OutputError) else OutputError(str(error))
-
-    def _fit(self, image: np.ndarray) -> np.ndarray:
-        width, height = self._size
-        h, w = image.shape[:2]
-        if (w, h) == (width, height):
-            return image
-        return letterbox(image, (width, height))

@@ -1,4 +1,5 @@
-"""The avatar's face, found once per avatar image and shared: gallery thumbnails, the preview's overlay.
+"""The avatar's face, found once per avatar image and shared: gallery thumbnails, the preview's overlay;
+and the gallery's list of avatar files (``avatar_files``).
 
 Face detection takes a while, so thumbnails are made on a worker thread (``AvatarThumbnails``); each
 file is looked at once and its result kept. The avatar in use has its face found by the engine
@@ -16,13 +17,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatarify_app.avatars import load_image
+from avatarify_app.avatars import avatar_files, load_image
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.frames import FaceTrack
 from avatarify_app.tracking import FaceTracker, TrackerOptions, crop_face
 from avatarify_app.tracking.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FACE_CONTOURS",
+    "FACE_SQUARE_SIZE",
+    "THUMBNAIL_SIZE",
+    "AvatarThumbnails",
+    "avatar_files",
+    "face_square",
+    "make_thumbnail",
+]
 
 THUMBNAIL_SIZE = 96  # pixels, square
 FACE_SQUARE_SIZE = 512  # side of the avatar face square the preview blends over the camera, pixels

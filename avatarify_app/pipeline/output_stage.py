@@ -155,7 +155,7 @@ class OutputStage(Stage):
         assert recorder is not None
         self._recorder_waiting = False
         try:
-            recorder.open((image.shape[1], image.shape[0]), self._settings.output_fps)
+            recorder.open(self._settings.engine_options.frame_size(image.shape), self._settings.output_fps)
         except AvatarifyError as exc:
             self._recorder = None
             self._post(MessageLevel.ERROR, as_sentence(str(exc)), key="recording")

@@ -20,6 +20,7 @@ from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines.base import Engine
 from avatarify_app.errors import InputError, NoFaceError
 from avatarify_app.outputs.audio_file import read_audio
+from avatarify_app.outputs.framing import fit
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.step import StepResult, track_and_animate
 from avatarify_app.tracking import FaceTracker, TrackerOptions
@@ -123,7 +124,7 @@ def render_clip(
 
     audio = read_audio(driving.sound) if driving.sound is not None else None
     samples, rate = audio if audio is not None and len(audio[0]) else (None, None)
-    height, width = engine.output_shape
+    width, height = engine.options.frame_size(engine.output_shape)
     channels = samples.shape[1] if samples is not None else 1
     frames = lost = 0
     audio_done = 0  # samples written so far
@@ -134,7 +135,7 @@ def render_clip(
     ) as writer:
         for t, _, step in _steps(driving, engine, limit=driving.length or 1 << 31):
             track = step.track
-            writer.write_video(step.output, t=t)
+            writer.write_video(fit(step.output, (width, height)), t=t)
             if samples is not None and rate is not None:
                 # Sound goes in step with the picture, up to this frame's time, so the file interleaves;
                 # each block is stamped with its own time, so sound and picture keep the driver's timing.

@@ -22,6 +22,7 @@ from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
+from tests.fakes import StillEngine
 from tests.mp4check import assert_regular_mp4
 
 
@@ -178,6 +179,23 @@ def test_full_framing_of_an_odd_sized_avatar_renders(tmp_path, media_dir, crop):
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert _psnr(first[:height, :width], image) > 25  # the avatar's picture, nothing cut
     assert_regular_mp4(out, fps=30)
+
+
+def test_frames_are_scaled_once_to_the_asked_size(tmp_path):
+    """An engine with its own frame size (fomm's model) gives files of ``--size``: render scales."""
+    engine = StillEngine(EngineOptions(size=96), native=48)
+    avatar = load_image(default_avatar())
+    engine.set_avatar(avatar)
+    driving = Driving("ten demo frames", lambda: DemoSource(size=256), length=10, fps=30.0, stop_after=10)
+    out = tmp_path / "scaled.mp4"
+    render_clip(engine, driving, out)
+
+    expected = cv2.resize(cv2.resize(avatar, (48, 48), interpolation=cv2.INTER_AREA), (96, 96))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (96, 96)
+        last = list(container.decode(video=0))[-1].to_ndarray(format="rgb24")
+    assert _psnr(last[4:, 4:], expected[4:, 4:]) > 25  # the whole picture, scaled up (stamp aside)
 
 
 def _main(*args: str) -> int:

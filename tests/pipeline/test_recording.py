@@ -17,7 +17,7 @@ from avatarify_app.errors import DeviceError
 from avatarify_app.frames import MessageLevel
 from avatarify_app.outputs.audio_file import read_audio
 from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged, RecordingSaving
-from tests.fakes import EventLog
+from tests.fakes import EventLog, StillEngine
 from tests.mp4check import assert_regular_mp4
 from tests.pipeline.conftest import PulseMicrophone, live_settings, write_tone_wav
 
@@ -124,6 +124,28 @@ def test_recording_without_portaudio_is_video_only(
         "(on Debian/Ubuntu: sudo apt install libportaudio2)."
     ]
     assert _stream_ends(path)[1] is None
+
+
+def test_recordings_have_the_asked_size_whatever_the_engine_gives(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    """The engine returns its own frame size (fomm: the model's); the recorder scales it, once."""
+
+    def small_engine(name, options, checkpoint):
+        return StillEngine(options, native=48)
+
+    def no_microphone(device, callback):
+        raise DeviceError("no microphone in this test")
+
+    path = tmp_path / "sized.mp4"
+    settings = live_settings(driving_video, media_dir, virtual_camera=NO_VCAM)
+    controller = controller_factory(settings, engine_factory=small_engine, audio_input_factory=no_microphone)
+    _record(controller, events, path, seconds=1.0)
+
+    size = settings.engine_options.size
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (size, size)
 
 
 def test_recording_to_a_missing_folder_is_reported(

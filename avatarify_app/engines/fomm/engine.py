@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -180,9 +179,11 @@ class FommEngine(Engine):
 
     @property
     def output_shape(self) -> tuple[int, int]:
+        """The model's own frame size (square framing), or the avatar image's (full framing): the
+        engine never rescales its output; each sink scales it once to the size it needs."""
         if self.options.framing is OutputFraming.FULL and self._avatar is not None:
             return self._avatar.image.shape[0], self._avatar.image.shape[1]
-        return self.options.size, self.options.size
+        return self.frame_size, self.frame_size
 
     @property
     def avatar_track(self) -> FaceTrack:
@@ -232,14 +233,10 @@ class FommEngine(Engine):
         return crop_face(image, box, self.frame_size)
 
     def _frame(self, face: np.ndarray, crop: FaceCrop, avatar_image: np.ndarray) -> np.ndarray:
-        """Frame a (S, S, 3) face image as ``options.framing`` asks."""
+        """Frame a (S, S, 3) face image as ``options.framing`` asks (square: the face as it is)."""
         if self.options.framing is OutputFraming.FULL:
             return paste_back(avatar_image, face, crop.frame_from_crop, feather_mask(face.shape[0]))
-        size = self.options.size
-        if face.shape[0] == size:
-            return face.copy()
-        interpolation = cv2.INTER_CUBIC if size > face.shape[0] else cv2.INTER_AREA
-        return cv2.resize(face, (size, size), interpolation=interpolation)
+        return face
 
 
 def _build_runtime(

@@ -22,13 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avatarify_app.avatars import IMAGE_SUFFIXES, bundled_avatars
+from avatarify_app.config import IMAGE_SUFFIXES
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.thumbnails import THUMBNAIL_SIZE, ThumbnailLoader
 from avatarify_app.gui.widgets import pictures_folder
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import AvatarChanged
+from avatarify_app.pipeline.faces import avatar_files
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class AvatarGallery(QWidget):
         thumbnails.ready.connect(self._on_thumbnail)
         bridge.avatar_changed.connect(self._on_avatar_changed)
         bridge.message_posted.connect(self._on_message)
-        for path in [*bundled_avatars(), *self._user_avatars()]:
+        for path in avatar_files(self.user_dir):
             self._add_item(path)
         self._select(controller.settings.avatar)  # the avatar in use, from the start (not the first)
 
@@ -301,11 +302,6 @@ class AvatarGallery(QWidget):
         item = self._item(path) if path is not None else None
         if item is not None:
             self.list.setCurrentItem(item)
-
-    def _user_avatars(self) -> list[Path]:
-        if not self.user_dir.is_dir():
-            return []
-        return sorted(p for p in self.user_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
     def _report(self, text: str) -> None:
         self.problem.emit(UserMessage(MessageLevel.ERROR, text, key="avatar"))
