@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import enum
 import os
-import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Literal
+
+import platformdirs
 
 SourceKind = Literal["camera", "video", "demo"]
 
@@ -35,27 +36,51 @@ FOMM_CPU_SPEED = (
 
 
 def app_root() -> Path:
-    """The folder holding ``avatarify_app``, ``resources`` and ``models``: a source checkout, or a
+    """The folder holding the ``avatarify_app`` package and ``models``: a source checkout, or a
     PyInstaller bundle's data folder (``sys._MEIPASS``, where frozen modules' ``__file__`` points)."""
     return Path(__file__).resolve().parents[1]
 
 
-RESOURCES_DIR = app_root() / "resources"  # icons, bundled avatars, the demo motion clip
+def _package_folder(name: str) -> Path:
+    """A folder of data shipped inside the ``avatarify_app`` package (``importlib.resources``): the
+    package's folder in a checkout, a wheel install or a PyInstaller bundle. The app hands these paths
+    to OpenCV, PyAV and Qt, so the package must be on a file system, not in a zip file."""
+    folder = resources.files("avatarify_app") / name
+    if not isinstance(folder, Path):
+        raise RuntimeError(f"avatarify_app must be installed as files, not a zip archive ({folder})")
+    return folder
+
+
+RESOURCES_DIR = _package_folder("resources")  # icons, bundled avatars, the demo motion clip
 # The image files taken as avatars (file dialogs, drops, the gallery's folder).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEMO_CLIP = RESOURCES_DIR / "demo" / "demo_motion.mp4"
 
+# The per-user folders (``platformdirs``; on Linux they follow $XDG_DATA_HOME, $XDG_CACHE_HOME and
+# $XDG_STATE_HOME). Functions, not constants: they read the environment when called.
+CACHE_DIR_ENV = "AVATARIFY_CACHE_DIR"
 
-def user_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The per-user data folder for the app (Windows: %LOCALAPPDATA%, macOS: Application Support,
-    elsewhere: $XDG_DATA_HOME or ~/.local/share)."""
-    if sys.platform == "win32":
-        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Application Support")
-    else:
-        base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_NAME
+
+def user_data_dir() -> Path:
+    """Models and the recordings journal: ~/.local/share/avatarify on Linux, %LOCALAPPDATA%\\avatarify
+    on Windows, ~/Library/Application Support/avatarify on macOS."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def user_cache_dir() -> Path:
+    """Files the app can make again (models converted for this computer): $AVATARIFY_CACHE_DIR, else
+    ~/.cache/avatarify on Linux, %LOCALAPPDATA%\\avatarify\\Cache on Windows, ~/Library/Caches/avatarify
+    on macOS."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return platformdirs.user_cache_path(APP_NAME, appauthor=False)
+
+
+def user_log_dir() -> Path:
+    """One log file per run: ~/.local/state/avatarify/log on Linux, %LOCALAPPDATA%\\avatarify\\Logs on
+    Windows, ~/Library/Logs/avatarify on macOS."""
+    return platformdirs.user_log_path(APP_NAME, appauthor=False)
 
 
 class OutputFraming(enum.Enum):

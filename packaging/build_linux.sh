@@ -19,7 +19,7 @@ env -u QT_QPA_PLATFORM_PLUGIN_PATH -u QT_QPA_FONTDIR \
 seconds=$(( $(date +%s) - start ))
 
 # What a Linux desktop needs to show the app in its menu (see packaging/install_linux.sh).
-cp resources/avatarify.desktop dist/avatarify/
+cp packaging/avatarify.desktop dist/avatarify/
 cp packaging/install_linux.sh dist/avatarify/
 
 archive="dist/avatarify-${version}-linux-$(uname -m).tar.gz"

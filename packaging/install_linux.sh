@@ -18,7 +18,7 @@ if [ "$src" != "$opt" ]; then
 fi
 ln -sf "$opt/avatarify" "$HOME/.local/bin/avatarify"
 for size in 16 32 48 64 128 256 512; do
-  icon="$opt/_internal/resources/icons/avatarify-$size.png"
+  icon="$opt/_internal/avatarify_app/resources/icons/avatarify-$size.png"
   [ -f "$icon" ] || continue
   mkdir -p "$prefix/icons/hicolor/${size}x${size}/apps"
   cp "$icon" "$prefix/icons/hicolor/${size}x${size}/apps/avatarify.png"

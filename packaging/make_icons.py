@@ -1,4 +1,4 @@
-"""Render resources/icons/avatarify.svg to the PNG sizes desktops ask for (Qt's SVG renderer).
+"""Render avatarify_app/resources/icons/avatarify.svg to the PNG sizes desktops ask for (Qt's SVG renderer).
 
 Run from the repository root: ``.venv/bin/python packaging/make_icons.py``. The PNGs are committed, so
 this is needed only after the SVG changes.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ICONS = ROOT / "resources" / "icons"
+ICONS = ROOT / "avatarify_app" / "resources" / "icons"
 SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 

@@ -1,10 +1,10 @@
-"""Make ``resources/demo/demo_motion.mp4``: the scripted driving clip used when there is no webcam.
+"""Make ``avatarify_app/resources/demo/demo_motion.mp4``: the scripted driving clip used without a webcam.
 
 A bundled portrait is posed by moving its FaceMesh landmarks through a script (nod, turn, talk,
 blink, smile) and rendered with the mesh engine's warp, so the clip shows a real face that the real
 tracker follows. Run it again after changing the script; the output is deterministic.
 
-    python scripts/make_demo_motion.py [--out resources/demo/demo_motion.mp4]
+    python scripts/make_demo_motion.py [--out avatarify_app/resources/demo/demo_motion.mp4]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
+from avatarify_app.config import DEMO_CLIP
 from avatarify_app.engines.mesh.features import (
     MouthTones,
     keep_irises_in_eyes,
@@ -97,7 +98,7 @@ def _pose_landmarks(rest: np.ndarray, p: dict[str, float]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=BUNDLED_AVATARS_DIR.parent / "demo" / "demo_motion.mp4")
+    parser.add_argument("--out", type=Path, default=DEMO_CLIP)
     args = parser.parse_args()
     # Not the default avatar (Grace Hopper): the demo should show one face driving another.
     image = load_image(BUNDLED_AVATARS_DIR / "astronaut.png")

@@ -1,7 +1,7 @@
 """Make the README screenshot: the app window under Xvfb, the demo motion driving an avatar.
 
     .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png (1280x720)
-    .venv/bin/python tools/screenshot.py --out shot.png --avatar resources/avatars/astronaut.png
+    .venv/bin/python tools/screenshot.py --out shot.png --avatar avatarify_app/resources/avatars/astronaut.png
     .venv/bin/python tools/screenshot.py --size min --engine fomm --out docs/screenshot-min-fomm.png
 
 Needs Xvfb (``apt install xvfb``) and Qt's xcb libraries (see docs/gui.md). The app runs as
@@ -27,7 +27,7 @@ import cv2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The default avatar, as a first run shows it (the demo motion is the astronaut portrait).
-DEFAULT_AVATAR = REPO_ROOT / "resources" / "avatars" / "grace_hopper.jpg"
+DEFAULT_AVATAR = REPO_ROOT / "avatarify_app" / "resources" / "avatars" / "grace_hopper.jpg"
 MAX_BYTES = 300_000
 
 

@@ -1,4 +1,4 @@
-"""Webcam source through OpenCV, and a best-effort list of the cameras present."""
+"""Webcam source through OpenCV, and the cameras Linux lists without opening them."""
 
 from __future__ import annotations
 
@@ -60,33 +60,26 @@ def camera_name(index: int, sysfs: Path = Path("/sys/class/video4linux")) -> str
 
 
 def list_cameras(sysfs: Path = Path("/sys/class/video4linux")) -> list[CameraInfo]:
-    """Cameras present, best effort, with names where the OS gives them cheaply.
+    """The cameras Linux lists in sysfs, with their names; no device is opened.
 
-    Linux reads the names from sysfs (no device is opened). Elsewhere OpenCV has no way to name
-    cameras, so indices 0-3 are probed and called "Camera N" (this opens each camera briefly).
+    Empty elsewhere: OpenCV can neither list nor name cameras without opening each one. The window
+    lists cameras with Qt Multimedia (``gui.devices``) and uses this only without it; ``avatarify
+    doctor`` opens each camera on purpose (``diagnostics.devices.probe_cameras``).
     """
-    if platform.system() == "Linux":
-        cameras = []
-        for node in sorted(sysfs.glob("video*")):
-            try:
-                index = int(node.name.removeprefix("video"))
-                name = (node / "name").read_text(encoding="utf-8").strip()
-            except (ValueError, OSError):
-                continue
-            # v4l2 exposes a metadata node per camera too; index 0 of each device is the picture.
-            if (node / "index").is_file() and (node / "index").read_text().strip() not in ("", "0"):
-                continue
-            cameras.append(CameraInfo(index, name or f"Camera {index}"))
-        return cameras
-    found = []
-    for index in range(4):
-        capture = open_camera(index)
+    if platform.system() != "Linux":
+        return []
+    cameras = []
+    for node in sorted(sysfs.glob("video*")):
         try:
-            if capture.isOpened():
-                found.append(CameraInfo(index, f"Camera {index}"))
-        finally:
-            capture.release()
-    return found
+            index = int(node.name.removeprefix("video"))
+            name = (node / "name").read_text(encoding="utf-8").strip()
+        except (ValueError, OSError):
+            continue
+        # v4l2 exposes a metadata node per camera too; index 0 of each device is the picture.
+        if (node / "index").is_file() and (node / "index").read_text().strip() not in ("", "0"):
+            continue
+        cameras.append(CameraInfo(index, name or f"Camera {index}"))
+    return cameras
 
 
 class WebcamSource(Source):

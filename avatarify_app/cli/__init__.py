@@ -5,8 +5,9 @@ its parser and sets ``func(args) -> int``. Errors meant for users (``AvatarifyEr
 on stderr and exit status 2; anything unexpected is logged with its traceback to this run's log file
 and the user is told where that file is.
 
-Logs: one file per run, ``avatarify-<date>-<time>-<pid>.log`` in the user's state folder
-(``$XDG_STATE_HOME/avatarify-app/logs`` on Linux); only the newest ``LOGS_KEPT`` are kept.
+Logs: one file per run, ``avatarify-<date>-<time>-<pid>.log`` in the user's log folder
+(``config.user_log_dir()``: ``$XDG_STATE_HOME/avatarify/log`` on Linux); only the newest ``LOGS_KEPT``
+are kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import NoReturn
 
 from avatarify_app import __version__
 from avatarify_app.cli.stopping import Interrupted, stop_on_signals
+from avatarify_app.config import user_log_dir
 from avatarify_app.errors import AvatarifyError
 
 logger = logging.getLogger(__name__)
@@ -35,24 +37,9 @@ LOGS_KEPT = 10
 _run_log: Path | None = None  # this run's log file, once logging is set up
 
 
-def state_dir() -> Path:
-    """The user's folder for the app's state (logs): per platform, as the platform's guidelines say."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Logs"
-    else:
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "avatarify-app"
-
-
-def logs_dir() -> Path:
-    return state_dir() / "logs"
-
-
 def log_path() -> Path:
     """This run's log file (the one the messages name)."""
-    return _run_log if _run_log is not None else _new_log_path(logs_dir())
+    return _run_log if _run_log is not None else _new_log_path(user_log_dir())
 
 
 def _new_log_path(folder: Path) -> Path:
@@ -67,10 +54,10 @@ def _new_log_path(folder: Path) -> Path:
 
 
 def _open_run_log() -> logging.FileHandler | None:
-    """Create this run's log file (in the state folder, else the temp folder) after deleting all but
+    """Create this run's log file (in the log folder, else the temp folder) after deleting all but
     the newest ``LOGS_KEPT - 1`` old ones. None when no folder can be written."""
     global _run_log
-    for folder in (logs_dir(), Path(tempfile.gettempdir()) / "avatarify-app-logs"):
+    for folder in (user_log_dir(), Path(tempfile.gettempdir()) / "avatarify-app-logs"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             _prune_logs(folder, keep=LOGS_KEPT - 1)

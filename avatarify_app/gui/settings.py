@@ -2,8 +2,9 @@
 
 Stored: the source (camera number, video file or demo), avatar, engine, checkpoint and fomm
 precision, mirror and virtual-camera switches, microphone, expression and region strengths, and the
-window geometry. Values that no longer make sense (a deleted file, an unknown engine) fall back to the
-defaults of ``config.py``.
+window geometry. Values are read typed (``QSettings.value(key, default, type=...)``: an ini file holds
+only text); values that no longer make sense (a deleted file, an unknown engine, a strength that is no
+number) fall back to the defaults of ``config.py``, and strengths are kept within ``STRENGTH_RANGE``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import ENGINE_NAMES, FOMM_PRECISIONS, LiveSettings
+from avatarify_app.config import ENGINE_NAMES, FOMM_PRECISIONS, STRENGTH_RANGE, LiveSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,43 +44,41 @@ class SettingsStore:
         """The saved live settings on top of ``defaults``."""
         base = defaults or LiveSettings()
         q = self._q
-        kind = str(q.value("source/kind", base.source.kind))
-        path = _existing_path(q.value("source/path", None))
+        kind = _text(q, "source/kind", base.source.kind)
+        path = _existing_path(_text(q, "source/path"))
         if kind not in ("camera", "video", "demo") or (kind == "video" and path is None):
             kind = base.source.kind
         source = dataclasses.replace(
             base.source,
             kind=kind,  # type: ignore[arg-type]  # checked above
-            camera=_int(q.value("source/camera", base.source.camera), base.source.camera),
+            camera=_count(q, "source/camera", base.source.camera),
             path=path if kind == "video" else base.source.path,
         )
-        engine = str(q.value("engine/name", base.engine))
+        engine = _text(q, "engine/name", base.engine)
         if engine not in ENGINE_NAMES:
             engine = base.engine
-        precision = str(q.value("engine/precision", base.precision))
+        precision = _text(q, "engine/precision", base.precision)
         if precision not in FOMM_PRECISIONS:
             precision = base.precision
-        microphone = q.value("recording/microphone", None)
-        strength = _float(q.value("engine/strength", base.engine_options.strength), 1.0)
-        regions = {
-            name: _region(q.value(f"engine/{name}", getattr(base.engine_options, name)))
-            for name in REGION_NAMES
+        strengths = {
+            name: _strength(q, f"engine/{name}", getattr(base.engine_options, name))
+            for name in ("strength", *REGION_NAMES)
         }
         return dataclasses.replace(
             base,
             source=source,
-            avatar=_existing_path(q.value("avatar/path", None)) or base.avatar,
+            avatar=_existing_path(_text(q, "avatar/path")) or base.avatar,
             engine=engine,
-            checkpoint=_existing_path(q.value("engine/checkpoint", None)) or base.checkpoint,
+            checkpoint=_existing_path(_text(q, "engine/checkpoint")) or base.checkpoint,
             precision=precision,
-            engine_options=dataclasses.replace(base.engine_options, strength=strength, **regions),
-            mirror_preview=_bool(q.value("view/mirror_preview", base.mirror_preview)),
-            mirror_output=_bool(q.value("view/mirror_output", base.mirror_output)),
+            engine_options=dataclasses.replace(base.engine_options, **strengths),
+            mirror_preview=_flag(q, "view/mirror_preview", base.mirror_preview),
+            mirror_output=_flag(q, "view/mirror_output", base.mirror_output),
             virtual_camera=dataclasses.replace(
                 base.virtual_camera,
-                enabled=_bool(q.value("virtual_camera/enabled", base.virtual_camera.enabled)),
+                enabled=_flag(q, "virtual_camera/enabled", base.virtual_camera.enabled),
             ),
-            microphone=str(microphone) if microphone else base.microphone,
+            microphone=_text(q, "recording/microphone") or base.microphone,
         )
 
     def save(self, settings: LiveSettings) -> None:
@@ -110,38 +109,44 @@ class SettingsStore:
         self._q.sync()
 
 
-def _existing_path(value: object) -> Path | None:
+def _text(q: QSettings, key: str, default: str = "") -> str:
+    return q.value(key, default, type=str)
+
+
+def _flag(q: QSettings, key: str, default: bool) -> bool:
+    """Qt's reading of a boolean: "true"/"false" in an ini file, a real boolean in the registry or a
+    plist; any other text but "0" and "" reads as true."""
+    return q.value(key, default, type=bool)
+
+
+def _count(q: QSettings, key: str, default: int) -> int:
+    """A whole number, 0 or more. Qt reads text that is no number as 0; PySide6 raises for "nan" and
+    "inf" (it converts through a float): those, and negative numbers, give ``default``."""
+    try:
+        number = q.value(key, default, type=int)
+    except (ValueError, OverflowError):
+        return default
+    return number if number >= 0 else default
+
+
+def _strength(q: QSettings, key: str, default: float) -> float:
+    """A strength within ``STRENGTH_RANGE``; text that is no finite number gives ``default``.
+
+    Read as text and parsed here, not with ``type=float``: PySide6 6.11 converts through a 32-bit
+    float (a saved 1.4 comes back as 1.399999976) and reads "abc" as 0.0, a valid strength."""
+    try:
+        number = float(q.value(key, default, type=str))
+    except ValueError:
+        return default
+    low, high = STRENGTH_RANGE
+    return min(max(number, low), high) if math.isfinite(number) else default
+
+
+def _existing_path(value: str) -> Path | None:
     if not value:
         return None
-    path = Path(str(value))
+    path = Path(value)
     if not path.exists():
         logger.info("forgetting %s: it no longer exists", path)
         return None
     return path
-
-
-def _bool(value: object) -> bool:
-    # Ini files give back "true"/"false" strings; the registry and plists give booleans.
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
-
-
-def _int(value: object, default: int) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return default
-
-
-def _float(value: object, default: float) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        return default
-
-
-def _region(value: object) -> float:
-    """A region strength, 0 to 2; anything else gives the default, 1."""
-    number = _float(value, 1.0)
-    return min(max(number, 0.0), 2.0) if math.isfinite(number) else 1.0

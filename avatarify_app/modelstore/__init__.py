@@ -5,21 +5,18 @@ Nothing here imports torch until a load check is asked for (``verify.check_loada
 
 from avatarify_app.modelstore.fetch import DownloadError, FetchResult, fetch_model
 from avatarify_app.modelstore.fomm import (
-    CACHE_DIR_ENV,
     DEFAULT_CHECKPOINTS,
     converted_models_dir,
     fomm_files,
     identify_checkpoint,
     resolve_checkpoint,
     resolve_config,
-    user_cache_dir,
 )
 from avatarify_app.modelstore.importer import ImportResult, Verdict, import_checkpoint
 from avatarify_app.modelstore.registry import (
     MODELS_DIR_ENV,
     ModelEntry,
     RegistryError,
-    app_root,
     default_models_dir,
     default_registry_path,
     disk_error,
@@ -29,7 +26,6 @@ from avatarify_app.modelstore.registry import (
 from avatarify_app.modelstore.verify import ModelStatus, check_loadable, file_md5, inspect_model
 
 __all__ = [
-    "CACHE_DIR_ENV",
     "DEFAULT_CHECKPOINTS",
     "MODELS_DIR_ENV",
     "DownloadError",
@@ -39,7 +35,6 @@ __all__ = [
     "ModelStatus",
     "RegistryError",
     "Verdict",
-    "app_root",
     "check_loadable",
     "converted_models_dir",
     "default_models_dir",
@@ -55,5 +50,4 @@ __all__ = [
     "load_registry",
     "resolve_checkpoint",
     "resolve_config",
-    "user_cache_dir",
 ]

@@ -1,4 +1,4 @@
-"""Finding the FOMM checkpoint and config to use, identifying a checkpoint, and the model cache folder.
+"""Finding the FOMM checkpoint and config to use, identifying a checkpoint, and where converted models go.
 
 The engine takes paths; choosing them is the model store's job (the engine never imports this package).
 """
@@ -6,12 +6,9 @@ The engine takes paths; choosing them is the model store's job (the engine never
 from __future__ import annotations
 
 import logging
-import os
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
-from avatarify_app.config import APP_NAME, app_root
+from avatarify_app.config import app_root, user_cache_dir
 from avatarify_app.errors import CheckpointError
 from avatarify_app.modelstore.registry import ModelEntry, default_models_dir, load_registry
 from avatarify_app.modelstore.verify import file_md5
@@ -19,7 +16,6 @@ from avatarify_app.modelstore.verify import file_md5
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINTS = ("vox-adv-cpk.pth.tar", "vox-cpk.pth.tar")
-CACHE_DIR_ENV = "AVATARIFY_CACHE_DIR"
 
 
 def resolve_checkpoint(checkpoint: Path | None) -> Path:
@@ -73,19 +69,6 @@ def identify_checkpoint(path: Path, registry: tuple[ModelEntry, ...] | None = No
     return next((entry for entry in entries if entry.md5 == md5), None)
 
 
-def user_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The per-user cache folder: $AVATARIFY_CACHE_DIR, else the OS's (Windows: %LOCALAPPDATA%\\avatarify\\
-    Cache, macOS: ~/Library/Caches/avatarify, elsewhere: $XDG_CACHE_HOME or ~/.cache, then avatarify)."""
-    if environ.get(CACHE_DIR_ENV):
-        return Path(environ[CACHE_DIR_ENV]).expanduser()
-    if sys.platform == "win32":
-        base = Path(environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / APP_NAME / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / APP_NAME
-    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_NAME
-
-
-def converted_models_dir(environ: Mapping[str, str] = os.environ) -> Path:
+def converted_models_dir() -> Path:
     """Where the fomm engine keeps models converted for this computer (OpenVINO IR)."""
-    return user_cache_dir(environ) / "converted-models"
+    return user_cache_dir() / "converted-models"

@@ -87,7 +87,7 @@ def default_models_dir(override: str | Path | None = None, environ: Mapping[str,
     root = app_root()
     if (root / "pyproject.toml").is_file() and not getattr(sys, "frozen", False):
         return root / "models"
-    return user_data_dir(environ) / "models"
+    return user_data_dir() / "models"
 
 
 def load_registry(path: Path | None = None) -> tuple[ModelEntry, ...]:

@@ -16,7 +16,6 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +51,8 @@ class Unfinished:
     note: Path
 
 
-def journal_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return user_data_dir(environ) / "unfinished"
+def journal_dir() -> Path:
+    return user_data_dir() / "unfinished"
 
 
 def note_started(partial: Path, final: Path, folder: Path | None = None) -> Path | None:

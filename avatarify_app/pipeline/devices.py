@@ -14,7 +14,8 @@ __all__ = ["CameraInfo", "cameras", "microphones", "sounddevice_name_for"]
 
 
 def cameras() -> list[CameraInfo]:
-    """The cameras found (Linux: /sys/class/video4linux names); empty when there is none."""
+    """The cameras Linux lists in /sys/class/video4linux, with their names (nothing is opened); empty
+    when there is none, and on other systems (the window lists cameras with Qt Multimedia)."""
     try:
         return list_cameras()
     except Exception:  # best effort: a broken listing must not keep the window from opening

@@ -97,6 +97,19 @@ def test_list_cameras_without_any_camera_is_empty(tmp_path: Path, monkeypatch) -
     assert list_cameras(sysfs=tmp_path / "none") == []
 
 
+@pytest.mark.parametrize("system", ["Windows", "Darwin"])
+def test_list_cameras_never_opens_a_camera(system: str, monkeypatch) -> None:
+    """Elsewhere than Linux nothing lists cameras without opening them: the list is empty (the window
+    names cameras with Qt; the doctor opens them on purpose)."""
+
+    def no_opening(index: int) -> None:
+        raise AssertionError(f"camera {index} was opened")
+
+    monkeypatch.setattr("avatarify_app.capture.webcam.platform.system", lambda: system)
+    monkeypatch.setattr("avatarify_app.capture.webcam.open_camera", no_opening)
+    assert list_cameras() == []
+
+
 def test_create_source_builds_each_kind(driving_video: Path) -> None:
     assert isinstance(create_source(SourceSpec(kind="camera", camera=2)), WebcamSource)
     video = create_source(SourceSpec(kind="video", path=driving_video, loop=False))

@@ -1,4 +1,5 @@
-"""Logs: one file per run in the user's state folder, named by the message when something goes wrong."""
+"""Logs: one file per run in the user's log folder (under $XDG_STATE_HOME on Linux), named by the
+message when something goes wrong."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from avatarify_app.cli import doctor, main
 @pytest.fixture
 def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    return tmp_path / "state" / "avatarify-app" / "logs"
+    return tmp_path / "state" / "avatarify" / "log"
 
 
 def _fail(args) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec, VirtualCameraSettings
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.gui.settings import SettingsStore
 
@@ -56,3 +58,56 @@ def test_stale_values_fall_back_to_defaults(
     assert loaded.avatar is None
     assert loaded.engine == defaults.engine
     assert loaded.engine_options.strength == 1.0
+
+
+def _read_ini(path: Path, text: str, defaults: LiveSettings | None = None) -> LiveSettings:
+    """The settings a new run reads from an ini file holding ``text`` (an ini file holds only text)."""
+    path.write_text(text, encoding="utf-8")
+    return SettingsStore(QSettings(str(path), QSettings.Format.IniFormat)).load(defaults)
+
+
+def test_an_ini_file_is_read_typed(tmp_path: Path) -> None:
+    loaded = _read_ini(
+        tmp_path / "typed.ini",
+        "[source]\nkind=camera\ncamera=2\n"
+        "[engine]\nname=fomm\nstrength=1.4\neyes=0.25\nmouth=2\n"
+        "[view]\nmirror_preview=false\nmirror_output=true\n"
+        "[virtual_camera]\nenabled=false\n",
+    )
+    assert loaded.source.camera == 2
+    assert loaded.engine == "fomm"
+    assert loaded.engine_options.strength == 1.4  # exactly: not through a 32-bit float
+    assert (loaded.engine_options.eyes, loaded.engine_options.mouth) == (0.25, 2.0)
+    assert (loaded.mirror_preview, loaded.mirror_output) == (False, True)
+    assert loaded.virtual_camera.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "text"),
+    [
+        ("engine", "strength", "abc"),
+        ("engine", "strength", "nan"),
+        ("engine", "eyes", "inf"),
+        ("engine", "mouth", ""),
+        ("engine", "name", "mesh2"),
+        ("engine", "precision", "fp64"),
+        ("source", "camera", "nan"),
+        ("source", "camera", "-2"),
+        ("source", "kind", "webcam"),
+    ],
+)
+def test_junk_in_an_ini_file_gives_the_default(tmp_path: Path, section: str, key: str, text: str) -> None:
+    defaults = LiveSettings(source=SourceSpec(kind="demo", camera=3), engine_options=EngineOptions(eyes=0.5))
+    loaded = _read_ini(tmp_path / "junk.ini", f"[{section}]\n{key}={text}\n", defaults)
+    assert loaded == defaults
+
+
+def test_strengths_are_kept_within_their_range(tmp_path: Path) -> None:
+    loaded = _read_ini(tmp_path / "range.ini", "[engine]\nstrength=9\nhead=-1\n")
+    assert (loaded.engine_options.strength, loaded.engine_options.head) == STRENGTH_RANGE[::-1]
+
+
+def test_missing_keys_keep_the_defaults(tmp_path: Path) -> None:
+    defaults = LiveSettings(mirror_preview=False, mirror_output=True, microphone="USB microphone")
+    loaded = _read_ini(tmp_path / "partial.ini", "[view]\nmirror_output=false\n", defaults)
+    assert loaded == dataclasses.replace(defaults, mirror_output=False)

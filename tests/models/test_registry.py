@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from avatarify_app.config import user_data_dir
+from avatarify_app.config import app_root
 from avatarify_app.modelstore import (
     MODELS_DIR_ENV,
     RegistryError,
-    app_root,
     default_models_dir,
     find_entry,
     inspect_model,
     load_registry,
+    registry,
 )
 from tests.models.conftest import md5_of
 
@@ -66,8 +66,12 @@ def test_models_dir_precedence(tmp_path: Path) -> None:
     assert default_models_dir(None, environ={}) == app_root() / "models"
 
 
-def test_user_data_dir_follows_xdg(tmp_path: Path) -> None:
-    assert user_data_dir({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "avatarify"
+def test_without_a_checkout_models_go_to_the_user_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "app_root", lambda: tmp_path / "installed")  # no pyproject.toml there
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_models_dir(None, environ={}) == tmp_path / "data" / "avatarify" / "models"
 
 
 def test_inspect_model_hashes_only_present_files(tmp_path: Path) -> None:

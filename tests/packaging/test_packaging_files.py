@@ -12,10 +12,12 @@ from pathlib import Path
 import cv2
 import pytest
 
+from avatarify_app.config import RESOURCES_DIR, app_root
+
 ROOT = Path(__file__).resolve().parents[2]
-DESKTOP_FILE = ROOT / "resources" / "avatarify.desktop"
-ICONS = ROOT / "resources" / "icons"
 PACKAGING = ROOT / "packaging"
+DESKTOP_FILE = PACKAGING / "avatarify.desktop"
+ICONS = RESOURCES_DIR / "icons"
 
 
 def test_desktop_entry_has_what_menus_need() -> None:
@@ -63,7 +65,7 @@ def test_pyinstaller_recipe_bundles_the_data_the_app_reads() -> None:
     text = (PACKAGING / "avatarify.spec").read_text(encoding="utf-8")
     ast.parse(text)
     for needed in (
-        '"resources"',
+        f'"{RESOURCES_DIR.relative_to(app_root()).as_posix()}"',  # where importlib.resources looks
         '"models"',
         '"*.yaml"',
         "**/*.tflite",

@@ -3,26 +3,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
+from avatarify_app.config import DEMO_CLIP
 from avatarify_app.engines import EngineOptions, create_engine
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking import landmarks as lm
 
-DEMO_MOTION = Path(__file__).resolve().parents[3] / "resources" / "demo" / "demo_motion.mp4"
 DEMO_REST, DEMO_BLINKS = 0, (130, 292)  # frames of the demo motion: at rest, eyes nearly closed
 
 
 def _demo_frames(indices: tuple[int, ...]) -> dict[int, np.ndarray]:
-    capture = cv2.VideoCapture(str(DEMO_MOTION))
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
     frames, index = {}, 0
     while len(frames) < len(indices):
         ok, image = capture.read()
-        assert ok, f"{DEMO_MOTION} ended before frame {max(indices)}"
+        assert ok, f"{DEMO_CLIP} ended before frame {max(indices)}"
         if index in indices:
             frames[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         index += 1
