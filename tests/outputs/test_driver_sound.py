@@ -4,6 +4,7 @@ encoded to AAC otherwise, in time with the picture. Real files written with PyAV
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -241,3 +242,57 @@ def test_a_render_stopped_mid_way_with_copied_sound_leaves_a_playable_file(tmp_p
         sound_s = sum(f.samples for f in container.decode(audio=0)) / RATE
     assert frames >= 2 * FPS
     assert sound_s >= 2.0
+
+
+def test_damaged_packets_of_a_decoded_sound_are_left_silent(tmp_path, caplog):
+    """Vorbis packets that cannot be decoded: the rest of the sound is kept, one warning says so."""
+    driver, out = tmp_path / "driver.mkv", tmp_path / "out.mp4"
+    _driver(driver, "vorbis", fmt="matroska", channels=2)
+    data = bytearray(driver.read_bytes())
+    with av.open(str(driver)) as source:
+        packets = [(p.pos, bytes(p)) for p in source.demux(audio=0) if p.size]
+    for pos, payload in packets[3::7]:
+        at = data.index(payload, pos)  # (``pos`` is where the packet's block starts)
+        data[at] |= 1  # the first bit of an audio packet must be 0: the decoder refuses this one
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+
+    with caplog.at_level(logging.INFO, logger="avatarify_app.outputs.driver_sound"):
+        assert _render(damaged, out) is SoundEncoder
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "damaged audio packets" in warnings[0]
+    with av.open(str(out)) as container:
+        sound_s = sum(f.samples for f in container.decode(audio=0)) / RATE
+    assert sound_s == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_stream_that_cannot_be_read_on_ends_the_sound_there(tmp_path, caplog):
+    """The demuxer fails mid-way (damaged container data): the sound read so far is kept, the picture
+    goes on, and one warning says where the sound stops."""
+    driver, out = tmp_path / "driver.mp4", tmp_path / "out.mp4"
+    _driver(driver, "aac")
+    with av.open(str(driver)) as source:
+        packets = [p for p in source.demux(audio=0) if p.size]
+
+    def failing() -> Iterator[av.Packet]:
+        yield from packets[:40]
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+    sound = open_driver_sound(driver)
+    assert sound is not None
+    sound._packets = sound._timed_packets(failing())  # the packets above, not the file's
+    sound._next = next(sound._packets)
+    with caplog.at_level(logging.INFO), Mp4Writer(out, (64, 48), FPS, **sound.writer_audio) as writer:
+        for i in range(2 * FPS):
+            writer.write_video(np.full((48, 64, 3), 100, np.uint8), t=i / FPS)
+            sound.write_until(writer, i / FPS)
+        sound.write_rest(writer)
+    sound.close()
+
+    assert _audio_packets(out) == [bytes(p) for p in packets[:40]]
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 2 * FPS
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "is damaged after 0.8 s" in warning
+    assert "the rest of it is left out" in warning
