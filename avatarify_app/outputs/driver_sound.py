@@ -2,8 +2,9 @@
 
 The sound is copied when its codec can live in an MP4 that players read (AAC, MP3, ALAC, Opus, FLAC,
 AC-3, E-AC-3): its packets go into the output as they are, with no decoding and no loss, only their
-timestamps moved onto the output's clock. Any other codec (PCM from a MOV, AVI or MKV; Vorbis...) is
-decoded and encoded to AAC by the writer. Both read the driver's audio packets the same way
+timestamps moved onto the output's clock. Any other codec (PCM from a MOV, AVI or MKV; Vorbis...), or
+packets the MP4 muxer refuses as they are (ADTS AAC from MPEG-TS), are decoded and encoded to AAC by
+the writer. Both read the driver's audio packets the same way
 (``DriverSound``) and differ only in what they do with each one (``_put``).
 
 The live recorder always encodes: its sound comes from a microphone as samples, with no packets to copy.
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import av
 import av.container
@@ -24,7 +25,7 @@ import numpy as np
 from av.audio.stream import AudioStream
 
 from avatarify_app.errors import InputError
-from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.outputs.mp4 import Mp4Writer, copy_refused
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,17 @@ class DriverSound:
         self.close()
 
 
+_Sound = TypeVar("_Sound", bound=DriverSound)
+
+
 class SoundCopier(DriverSound):
     """Copies the packets into the output as they are."""
+
+    def why_not(self) -> str | None:
+        """Why the packets cannot be copied into an MP4 as they are; None when they can."""
+        if self.codec not in COPYABLE_CODECS:
+            return "few MP4 players read it"
+        return copy_refused(self._stream, self._next[1]) if self._next is not None else None
 
     @property
     def writer_audio(self) -> WriterAudio:
@@ -214,33 +224,40 @@ def _samples(frame: av.AudioFrame) -> np.ndarray:
 
 
 def open_driver_sound(path: Path) -> DriverSound | None:
-    """The sound of the clip at ``path``: a ``SoundCopier`` when its codec can be copied into an MP4,
-    else a ``SoundEncoder``. None when the clip has no audio stream, or one with no packets.
+    """The sound of the clip at ``path``: a ``SoundCopier`` when an MP4 can hold its codec and its
+    packets as they are, else a ``SoundEncoder`` (the log says why). None when the clip has no audio
+    stream, or one with no packets.
 
     Raises ``InputError`` when the file is not a readable media file.
     """
+    sound = _open(path, SoundCopier)
+    if sound is None:
+        return None
+    why_not = sound.why_not()
+    chosen: DriverSound | None = sound
+    if why_not is not None:
+        sound.close()
+        chosen = _open(path, SoundEncoder)
+    if chosen is None or chosen.empty:
+        if chosen is not None:
+            chosen.close()
+        return None
+    how = "copied as it is" if why_not is None else f"encoded to AAC ({why_not})"
+    logger.info("the sound of %s (%s, %d Hz) is %s", path, chosen.codec, chosen.rate, how)
+    return chosen
+
+
+def _open(path: Path, kind: type[_Sound]) -> _Sound | None:
+    """``kind`` on the first audio stream of ``path``; None when there is none."""
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
         raise InputError(f"{path}: not a readable audio or video file ({exc})") from exc
+    if not container.streams.audio:
+        container.close()
+        return None
     try:
-        if not container.streams.audio:
-            container.close()
-            return None
-        stream = container.streams.audio[0]
-        codec = stream.codec_context.codec.canonical_name
-        sound: DriverSound
-        if codec in COPYABLE_CODECS:
-            sound = SoundCopier(path, container, stream)
-            how = "copied as it is"
-        else:
-            sound = SoundEncoder(path, container, stream)
-            how = "encoded to AAC (an MP4 cannot carry it as players expect)"
+        return kind(path, container, container.streams.audio[0])
     except BaseException:
         container.close()
         raise
-    if sound.empty:
-        sound.close()
-        return None
-    logger.info("the sound of %s (%s, %d Hz) is %s", path, codec, sound.rate, how)
-    return sound

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import secrets
@@ -434,6 +435,23 @@ def remux_regular(source: Path, target: Path) -> float:
     with open(target, "rb+") as done:
         os.fsync(done.fileno())
     return end
+
+
+def copy_refused(stream: AudioStream, packet: av.Packet) -> str | None:
+    """Why ``Mp4Writer(audio_copy=stream)`` cannot take ``stream``'s packets as they are, or None when
+    it can: tried in memory with the stream and a copy of its first ``packet``. (ADTS AAC from an
+    MPEG-TS file, for one, is refused: its packets carry headers an MP4 does not.)"""
+    trial = av.Packet(bytes(packet))
+    trial.pts = trial.dts = 0
+    trial.time_base = packet.time_base
+    try:
+        with av.open(io.BytesIO(), mode="w", format="mp4", options=_COPY_MUX_OPTIONS) as target:
+            trial.stream = target.add_stream_from_template(stream)
+            target.start_encoding()
+            target.mux(trial)
+    except (av.error.FFmpegError, ValueError) as exc:
+        return f"an MP4 cannot take its packets as they are: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def _create_partial(final: Path) -> Path:

@@ -122,6 +122,8 @@ def _audio_stream(path: Path) -> tuple[str, int, int]:
         ("libmp3lame", "matroska", "mp3"),
         ("alac", "mov", "alac"),
         ("ac3", "matroska", "ac3"),
+        ("ac3", "mpegts", "ac3"),
+        ("libmp3lame", "avi", "mp3"),
     ],
 )
 def test_a_sound_an_mp4_holds_is_copied_packet_for_packet(tmp_path, codec, fmt, name):
@@ -136,16 +138,21 @@ def test_a_sound_an_mp4_holds_is_copied_packet_for_packet(tmp_path, codec, fmt, 
 
 
 @pytest.mark.parametrize(
-    ("codec", "fmt", "name"),
-    [("pcm_s16le", "mov", "pcm_s16le"), ("pcm_s16le", "avi", "pcm_s16le"), ("vorbis", "matroska", "vorbis")],
+    ("codec", "fmt", "name", "why"),
+    [
+        ("pcm_s16le", "mov", "pcm_s16le", "few MP4 players read it"),
+        ("pcm_s16le", "avi", "pcm_s16le", "few MP4 players read it"),
+        ("vorbis", "matroska", "vorbis", "few MP4 players read it"),
+        ("aac", "mpegts", "aac", "an MP4 cannot take its packets as they are"),  # (ADTS headers)
+    ],
 )
-def test_a_sound_an_mp4_cannot_hold_is_encoded_to_aac(tmp_path, caplog, codec, fmt, name):
+def test_a_sound_an_mp4_cannot_hold_is_encoded_to_aac(tmp_path, caplog, codec, fmt, name, why):
     driver, out = tmp_path / "driver.bin", tmp_path / "out.mp4"
     _driver(driver, codec, fmt=fmt, channels=2 if codec == "vorbis" else 1)
 
     with caplog.at_level(logging.INFO, logger="avatarify_app.outputs.driver_sound"):
         assert _render(driver, out) is SoundEncoder
-    assert f"({name}, {RATE} Hz) is encoded to AAC" in caplog.text
+    assert f"({name}, {RATE} Hz) is encoded to AAC ({why}" in caplog.text
     assert _audio_stream(out)[:2] == ("aac", RATE)
     assert abs(_beep_lag(out) - _beep_lag(driver)) < 1 / 60
     assert_regular_mp4(out, fps=FPS)
