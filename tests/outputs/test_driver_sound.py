@@ -4,6 +4,10 @@ encoded to AAC otherwise, in time with the picture. Real files written with PyAV
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 
 from avatarify_app.outputs.driver_sound import SoundCopier, SoundEncoder, open_driver_sound
 from avatarify_app.outputs.mp4 import Mp4Writer
+from avatarify_app.outputs.repair import repair_abandoned
 from tests.mp4check import assert_regular_mp4
 
 FPS = 30
@@ -303,3 +308,53 @@ def test_a_stream_that_cannot_be_read_on_ends_the_sound_there(tmp_path, caplog):
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert "is damaged after 0.8 s" in warning
     assert "the rest of it is left out" in warning
+
+
+_RENDER_AND_HANG = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from avatarify_app.outputs.driver_sound import open_driver_sound
+from avatarify_app.outputs.mp4 import Mp4Writer
+
+sound = open_driver_sound(Path(sys.argv[1]))
+writer = Mp4Writer(sys.argv[2], (160, 120), 30, **sound.writer_audio)
+rng = np.random.default_rng(0)
+for i in range(90):
+    writer.write_video(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), t=i / 30)
+    sound.write_until(writer, i / 30)
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_render_with_copied_sound_leaves_a_playable_file(tmp_path, driving_video, monkeypatch):
+    """SIGKILL after 3 s of the real driving clip: the fragments written so far play, sound included,
+    and the repair at the next start makes a regular MP4 of them."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    path = tmp_path / "killed.mp4"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    with subprocess.Popen(
+        [sys.executable, "-c", _RENDER_AND_HANG, str(driving_video), str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "written"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    (partial,) = tmp_path.glob("killed.*.partial.mp4")
+    with av.open(str(partial)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(partial)) as container:
+        sound_s = sum(f.samples for f in container.decode(audio=0)) / 44100
+    assert frames >= 60, "at least the fragments finished before the kill must decode"
+    assert sound_s >= 1.5
+    assert _audio_packets(partial) == _audio_packets(driving_video)[: len(_audio_packets(partial))]
+
+    (outcome,) = repair_abandoned()
+    assert outcome.error is None
+    assert outcome.repaired is not None
+    assert_regular_mp4(outcome.repaired.path, fps=FPS)
