@@ -45,6 +45,8 @@ AUDIO_RESYNC_S = 0.02
 _MUX_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 # A copied audio stream: the index waits for the first packets, which some codecs need to describe
 # themselves (AC-3); it is still written with the first fragment, so a killed process leaves the same.
+# Seeing the first packets, the muxer also keeps a copied stream's priming in an edit list: nothing
+# is shifted.
 _COPY_MUX_OPTIONS = {**_MUX_OPTIONS, "movflags": _MUX_OPTIONS["movflags"] + "+delay_moov"}
 # The finished file: ffmpeg writes the index at the end, then moves it to the front in place.
 _FINISH_OPTIONS = {"movflags": "faststart"}
