@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import av
+import numpy as np
 
 
 def top_level_boxes(path: Path) -> list[str]:
@@ -62,3 +63,14 @@ def assert_regular_mp4(path: Path, fps: float) -> None:
     assert abs(stated - content) <= 1 / fps, (
         f"movie header says {stated:.3f} s, content ends at {content:.3f} s"
     )
+
+
+def decoded_audio(path: Path) -> tuple[np.ndarray, int] | None:
+    """The file's first audio stream decoded: float32 samples (n, channels) and the rate in Hz; None
+    when the file has no audio stream."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        blocks = [frame.to_ndarray() for frame in container.decode(audio=0)]  # AAC: planar float
+        rate = container.streams.audio[0].codec_context.sample_rate
+    return np.concatenate(blocks, axis=1).T.astype(np.float32), rate

@@ -1,4 +1,5 @@
-"""MP4 writer: H.264 video plus optional AAC audio, stamped with explicit times, safe to kill.
+"""MP4 writer: H.264 video plus optional audio (encoded to AAC, or copied from another file's
+stream), stamped with explicit times, safe to kill.
 
 While writing, the file is a fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``) with a
 keyframe about every second, under a temporary name beside the final one
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import secrets
@@ -24,6 +26,7 @@ from types import TracebackType
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 from avatarify_app.errors import InputError, OutputError
 from avatarify_app.outputs import journal
@@ -40,19 +43,27 @@ AUDIO_RESYNC_S = 0.02
 # The mp4 muxer shifts every stream by the AAC encoder's priming (1024 samples) so no timestamp is
 # negative: audio and video stay in step, both start about 21 ms late (the first video frame keeps 0).
 _MUX_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+# A copied audio stream: the index waits for the first packets, which some codecs need to describe
+# themselves (AC-3); it is still written with the first fragment, so a killed process leaves the same.
+# Seeing the first packets, the muxer also keeps a copied stream's priming in an edit list: nothing
+# is shifted.
+_COPY_MUX_OPTIONS = {**_MUX_OPTIONS, "movflags": _MUX_OPTIONS["movflags"] + "+delay_moov"}
 # The finished file: ffmpeg writes the index at the end, then moves it to the front in place.
 _FINISH_OPTIONS = {"movflags": "faststart"}
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
 class Mp4Writer:
-    """Writes RGB frames (and float32 audio) into an MP4 file.
+    """Writes RGB frames (and float32 audio, or another file's audio packets) into an MP4 file.
 
-    Video is H.264 (libx264, yuv420p, preset ``veryfast``); audio is AAC at ``audio_rate``. Times are
+    Video is H.264 (libx264, yuv420p, preset ``veryfast``); audio is AAC at ``audio_rate`` (given
+    with ``write_audio``), or ``audio_copy``'s packets as they are (given with ``write_audio_packet``;
+    the codec must be one an MP4 holds). Times are
     seconds from the start of the file; frames may come at any rate (variable frame rate is kept).
     Frames of any size are taken: yuv420p needs an even width and height, so an odd one is padded
     by repeating the last column or row (one pixel; nothing of the picture is lost).
-    Not thread-safe: one thread calls ``write_video``, ``write_audio`` and ``close``.
+    Not thread-safe: one thread calls ``write_video``, ``write_audio`` (or ``write_audio_packet``) and
+    ``close``.
 
     Where the file is: ``path`` is the final name, ``partial_path`` the temporary file written until
     ``close``. After ``close``, ``complete`` is True and the regular MP4 is at ``path``. After an
@@ -73,6 +84,7 @@ class Mp4Writer:
         audio_rate: int | None = None,
         audio_channels: int = 1,
         *,
+        audio_copy: AudioStream | None = None,
         crf: int = 23,
         preset: str = "veryfast",
     ) -> None:
@@ -83,6 +95,8 @@ class Mp4Writer:
             raise ValueError(f"fps must be positive, got {fps}")
         if audio_rate is not None and audio_channels not in _LAYOUTS:
             raise ValueError(f"audio_channels must be 1 or 2, got {audio_channels}")
+        if audio_rate is not None and audio_copy is not None:
+            raise ValueError("give audio_rate (encode) or audio_copy (copy), not both")
         self.path = Path(path)
         self.size = (width, height)
         self.encoded_size = (width + width % 2, height + height % 2)
@@ -107,7 +121,12 @@ class Mp4Writer:
             raise _output_error(self.path, exc, kept=None) from exc
         self._note = journal.note_started(self.partial_path, self.path)
         try:
-            self._container = av.open(str(self.partial_path), mode="w", format="mp4", options=_MUX_OPTIONS)
+            self._container = av.open(
+                str(self.partial_path),
+                mode="w",
+                format="mp4",
+                options=_MUX_OPTIONS if audio_copy is None else _COPY_MUX_OPTIONS,
+            )
         except OSError as exc:
             self._remove_partial()
             raise _output_error(self.path, exc, kept=None) from exc
@@ -121,11 +140,14 @@ class Mp4Writer:
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = VIDEO_TIME_BASE
         self._video.codec_context.time_base = VIDEO_TIME_BASE
-        self._audio = None
+        self._audio: AudioStream | None = None
+        self._copying = audio_copy is not None
         if audio_rate is not None:
             self._audio = self._container.add_stream("aac", rate=audio_rate)
             self._audio.layout = _LAYOUTS[audio_channels]
             self._audio.time_base = Fraction(1, audio_rate)
+        elif audio_copy is not None:
+            self._audio = self._container.add_stream_from_template(audio_copy)
         self._good_size = 0
         try:
             self._container.start_encoding()  # writes the header now, so a full disk fails here
@@ -142,7 +164,11 @@ class Mp4Writer:
             width,
             height,
             self.fps,
-            f", audio {audio_rate} Hz x{audio_channels}" if audio_rate else "",
+            f", audio {audio_rate} Hz x{audio_channels}"
+            if audio_rate
+            else f", audio copied ({audio_copy.codec_context.codec.canonical_name})"
+            if audio_copy is not None
+            else "",
         )
 
     @property
@@ -188,8 +214,8 @@ class Mp4Writer:
         the previous block is filled with silence or cut.
         """
         self._check_open()
-        if self._audio is None:
-            raise ValueError("this writer was created without audio (audio_rate=None)")
+        if self._audio is None or self._copying:
+            raise ValueError("this writer was created without audio to encode (audio_rate=None)")
         samples = np.asarray(samples, dtype=np.float32)
         if samples.ndim == 1 and self.audio_channels == 1:
             samples = samples[:, None]
@@ -217,6 +243,15 @@ class Mp4Writer:
             frame.pts = queued_end  # the fifo checks that blocks follow each other and stamps its frames
             self._audio_fifo.write(frame)
         self._encode_audio(final=False)
+
+    def write_audio_packet(self, packet: av.Packet) -> None:
+        """Append one packet of ``audio_copy``'s stream as it is. Its pts and dts, in
+        ``packet.time_base``, count from the start of the file and must increase."""
+        self._check_open()
+        if self._audio is None or not self._copying:
+            raise ValueError("this writer was created without audio to copy (audio_copy=None)")
+        packet.stream = self._audio
+        self._mux([packet])
 
     def _encode_audio(self, final: bool) -> None:
         assert self._audio is not None
@@ -266,7 +301,7 @@ class Mp4Writer:
         logger.info("finished %s: %d frames, %.2f s", self.path, self._frames_written, self.duration_s)
 
     def _flush_encoders(self) -> None:
-        if self._audio is not None:
+        if self._audio is not None and not self._copying:
             self._encode_audio(final=True)
             self._mux(self._audio.encode(None))
         self._mux(self._video.encode(None))
@@ -402,6 +437,23 @@ def remux_regular(source: Path, target: Path) -> float:
     with open(target, "rb+") as done:
         os.fsync(done.fileno())
     return end
+
+
+def copy_refused(stream: AudioStream, packet: av.Packet) -> str | None:
+    """Why ``Mp4Writer(audio_copy=stream)`` cannot take ``stream``'s packets as they are, or None when
+    it can: tried in memory with the stream and a copy of its first ``packet``. (ADTS AAC from an
+    MPEG-TS file, for one, is refused: its packets carry headers an MP4 does not.)"""
+    trial = av.Packet(bytes(packet))
+    trial.pts = trial.dts = 0
+    trial.time_base = packet.time_base
+    try:
+        with av.open(io.BytesIO(), mode="w", format="mp4", options=_COPY_MUX_OPTIONS) as target:
+            trial.stream = target.add_stream_from_template(stream)
+            target.start_encoding()
+            target.mux(trial)
+    except (av.error.FFmpegError, ValueError) as exc:
+        return f"an MP4 cannot take its packets as they are: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def _create_partial(final: Path) -> Path:

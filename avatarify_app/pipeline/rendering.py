@@ -7,6 +7,7 @@ frame rate included), and copies its sound in step.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from avatarify_app.capture import Source, VideoFileSource
 from avatarify_app.capture.demo_source import DemoSource
 from avatarify_app.engines.base import Engine
 from avatarify_app.errors import InputError, NoFaceError
-from avatarify_app.outputs.audio_file import read_audio
+from avatarify_app.outputs.driver_sound import open_driver_sound
 from avatarify_app.outputs.framing import fit
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.step import StepResult, track_and_animate
@@ -122,35 +123,32 @@ def render_clip(
             raise NoFaceError(f"no face in driving frame {neutral_frame}: choose another --neutral-frame")
         engine.calibrate(image, track)
 
-    audio = read_audio(driving.sound) if driving.sound is not None else None
-    samples, rate = audio if audio is not None and len(audio[0]) else (None, None)
+    sound = open_driver_sound(driving.sound) if driving.sound is not None else None
     width, height = engine.options.frame_size(engine.output_shape)
-    channels = samples.shape[1] if samples is not None else 1
     frames = lost = 0
-    audio_done = 0  # samples written so far
     t_start = time.monotonic()
     # crf 18: a rendered clip is kept and shared, so it gets better quality than a live recording.
-    with Mp4Writer(
-        out, (width, height), driving.fps, audio_rate=rate, audio_channels=channels, crf=18
-    ) as writer:
+    with (
+        contextlib.nullcontext() if sound is None else sound,
+        Mp4Writer(
+            out, (width, height), driving.fps, crf=18, **(sound.writer_audio if sound else {})
+        ) as writer,
+    ):
         for t, _, step in _steps(driving, engine, limit=driving.length or 1 << 31):
             track = step.track
             writer.write_video(fit(step.output, (width, height)), t=t)
-            if samples is not None and rate is not None:
+            if sound is not None:
                 # Sound goes in step with the picture, up to this frame's time, so the file interleaves;
-                # each block is stamped with its own time, so sound and picture keep the driver's timing.
-                end = min(round(t * rate), len(samples))
-                if end > audio_done:
-                    writer.write_audio(samples[audio_done:end], t=audio_done / rate)
-                    audio_done = end
+                # packets keep their own times, so sound and picture keep the driver's timing.
+                sound.write_until(writer, t)
             frames += 1
             lost += not track.found
             if progress is not None:
                 progress(frames, max(driving.length, frames))
         if frames == 0 or lost == frames:
             writer.discard()  # nothing worth keeping: ``out`` is left as it was
-        elif samples is not None and rate is not None and audio_done < len(samples):
-            writer.write_audio(samples[audio_done:], t=audio_done / rate)
+        elif sound is not None:
+            sound.write_rest(writer)
         loop_s = time.monotonic() - t_start
     if frames == 0 or lost == frames:
         what = "no frames" if frames == 0 else "no face in any frame"
@@ -161,6 +159,6 @@ def render_clip(
         frames=frames,
         fps=driving.fps,
         frames_without_face=lost,
-        has_audio=samples is not None,
+        has_audio=sound is not None,
         loop_s=loop_s,
     )

@@ -62,6 +62,12 @@ def test_output_keeps_the_drivers_frame_count_fps_and_sound(rendered, driving_vi
         assert len(out.streams.audio) == 1
         audio_s = float(out.streams.audio[0].duration * out.streams.audio[0].time_base)
         assert audio_s == pytest.approx(216 / 30, abs=0.2)
+        src_audio, out_audio = source.streams.audio[0].codec_context, out.streams.audio[0].codec_context
+        assert (out_audio.name, out_audio.sample_rate, out_audio.channels) == ("aac", 44100, 2)
+        assert (src_audio.name, src_audio.sample_rate, src_audio.channels) == ("aac", 44100, 2)
+        # The sound is copied, not decoded and encoded again: the same packets, byte for byte.
+        copied = [bytes(p) for p in out.demux(out.streams.audio[0]) if p.size]
+        assert copied == [bytes(p) for p in source.demux(source.streams.audio[0]) if p.size]
     assert len(_frames(rendered)) == 216
 
 
@@ -208,9 +214,12 @@ AUDIO_RATE = 48000
 BEEP_FRAME = 25  # the driver's sound has a beep starting at this frame's time
 
 
-def _vfr_driver(path: Path, driving_video: Path) -> list[float]:
+def _vfr_driver(
+    path: Path, driving_video: Path, audio_codec: str | None = "aac", fmt: str = "mp4"
+) -> list[float]:
     """40 real face frames at a variable rate (1/30 s steps, then 1/10 s, then 1/60 s), with silent
-    sound and a 1 kHz beep from frame ``BEEP_FRAME``'s time on. Returns the frames' times."""
+    sound in ``audio_codec`` (None: no sound) and a 1 kHz beep from frame ``BEEP_FRAME``'s time on.
+    Returns the frames' times."""
     with av.open(str(driving_video)) as source:
         faces = [
             f.to_ndarray(format="rgb24") for _, f in zip(range(40), source.decode(video=0), strict=False)
@@ -221,24 +230,31 @@ def _vfr_driver(path: Path, driving_video: Path) -> list[float]:
     sound = np.zeros(n_audio, np.float32)
     beep = round(times[BEEP_FRAME] * AUDIO_RATE)
     sound[beep : beep + 4800] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(4800) / AUDIO_RATE)
-    with av.open(str(path), "w", format="mp4") as out:
+    with av.open(str(path), "w", format=fmt) as out:
         video = out.add_stream("libx264", rate=30)
         video.width, video.height, video.pix_fmt = faces[0].shape[1], faces[0].shape[0], "yuv420p"
         video.time_base = video.codec_context.time_base = Fraction(1, 1000)
-        audio = out.add_stream("aac", rate=AUDIO_RATE)
-        audio.layout = "mono"
+        audio = out.add_stream(audio_codec, rate=AUDIO_RATE) if audio_codec else None
+        if audio is not None:
+            audio.layout = "mono"
         for t, face in zip(times, faces, strict=True):
             frame = av.VideoFrame.from_ndarray(face, format="rgb24")
             frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
             for packet in video.encode(frame):
                 out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if audio is None:
+            return times
+        convert = av.AudioResampler(format=audio.codec_context.format, layout="mono", rate=AUDIO_RATE)
         for start in range(0, n_audio, 1024):
             block = sound[start : start + 1024][None]
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
             frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
-            for packet in audio.encode(frame):
-                out.mux(packet)
-        for packet in [*video.encode(None), *audio.encode(None)]:
+            for converted in convert.resample(frame):
+                for packet in audio.encode(converted):
+                    out.mux(packet)
+        for packet in audio.encode(None):
             out.mux(packet)
     return times
 
@@ -259,9 +275,14 @@ def _beep_time(path: Path) -> float:
     raise AssertionError(f"no beep in {path}")
 
 
-def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(tmp_path, media_dir, driving_video):
-    driver = tmp_path / "vfr.mp4"
-    _vfr_driver(driver, driving_video)
+@pytest.mark.parametrize(
+    ("audio_codec", "fmt"), [("aac", "mp4"), ("pcm_s16le", "mov")], ids=["sound_copied", "sound_encoded"]
+)
+def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(
+    tmp_path, media_dir, driving_video, audio_codec, fmt
+):
+    driver = tmp_path / f"vfr.{fmt}"
+    _vfr_driver(driver, driving_video, audio_codec, fmt)
     driver_times = _frame_times(driver)  # as a player reads them back
     out = tmp_path / "out.mp4"
     result = _avatarify(
@@ -270,6 +291,7 @@ def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(tmp_path, me
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
 
+    assert ", with sound" in result.stdout
     out_times = _frame_times(out)
     assert len(out_times) == len(driver_times) == 40
     # Every frame within a frame of the driver's time (re-timing to the average rate put some 0.4 s
@@ -281,6 +303,21 @@ def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(tmp_path, me
     driver_lag = _beep_time(driver) - driver_times[BEEP_FRAME]
     out_lag = _beep_time(out) - out_times[BEEP_FRAME]
     assert abs(out_lag - driver_lag) < 1 / 60
+
+
+def test_a_driver_without_sound_gives_a_clip_without_sound(tmp_path, media_dir, driving_video):
+    driver = tmp_path / "mute.mp4"
+    _vfr_driver(driver, driving_video, audio_codec=None)
+    out = tmp_path / "out.mp4"
+    result = _avatarify(
+        "render", "--avatar", str(media_dir / "avatar_mona_lisa.jpg"), "--driving", str(driver),
+        "--out", str(out), "--size", "256",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ", no sound" in result.stdout
+    with av.open(str(out)) as container:
+        assert not container.streams.audio
+        assert container.streams.video[0].frames == 40
 
 
 def test_render_ends_with_the_frame_loop_figures(tmp_path):
@@ -393,12 +430,18 @@ def test_a_signal_stops_the_render_and_says_what_was_kept(tmp_path):
         assert _frames(kept)
 
 
-def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_video):
-    """Damaged packets in the driver: the decoder's complaints stay off the console."""
-    clip = tmp_path / "video_only.mp4"
-    with av.open(str(driving_video)) as source, Mp4Writer(clip, (480, 480), 30) as writer:
-        for frame in source.decode(video=0):
-            writer.write_video(frame.to_ndarray(format="rgb24"))
+@pytest.mark.parametrize("sound", [None, "aac", "pcm_s16le"])
+def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_video, sound):
+    """Damaged packets in the driver (its picture, and its sound copied or decoded): the decoders'
+    complaints stay off the console, and a damaged sound gives at most one line."""
+    if sound is None:
+        clip = tmp_path / "video_only.mp4"
+        with av.open(str(driving_video)) as source, Mp4Writer(clip, (480, 480), 30) as writer:
+            for frame in source.decode(video=0):
+                writer.write_video(frame.to_ndarray(format="rgb24"))
+    else:
+        clip = tmp_path / "with_sound.mov"
+        _vfr_driver(clip, driving_video, sound, "mov")
     data = bytearray(clip.read_bytes())
     rng = np.random.default_rng(3)
     for at in rng.integers(len(data) // 5, len(data) * 3 // 4, 40):  # the middle of the picture data

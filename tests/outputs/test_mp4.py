@@ -10,12 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from avatarify_app.errors import InputError, OutputError
+from avatarify_app.errors import OutputError
 from avatarify_app.outputs import journal
-from avatarify_app.outputs.audio_file import read_audio
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.outputs.repair import repair_abandoned
-from tests.mp4check import assert_regular_mp4, movie_header_duration, top_level_boxes
+from tests.mp4check import assert_regular_mp4, decoded_audio, movie_header_duration, top_level_boxes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -330,42 +329,19 @@ def test_a_disk_full_mid_way_keeps_a_playable_partial_file_and_names_it(tmp_path
     assert "moof" in top_level_boxes(partial)
 
 
-def test_read_audio_of_the_driving_clip(driving_video: Path) -> None:
-    result = read_audio(driving_video)
-    assert result is not None
-    samples, rate = result
-    assert rate == 44100
-    assert samples.dtype == np.float32
-    assert samples.ndim == 2
-    assert samples.shape[1] in (1, 2)
-    assert abs(len(samples) / rate - 7.2) < 0.1
-
-
-def test_read_audio_returns_none_without_an_audio_stream(tmp_path: Path) -> None:
-    path = tmp_path / "silent.mp4"
-    with Mp4Writer(path, size=(64, 48), fps=30) as writer:
-        writer.write_video(np.zeros((48, 64, 3), np.uint8))
-    assert read_audio(path) is None
-
-
-def test_read_audio_round_trips_what_mp4writer_wrote(tmp_path: Path) -> None:
+def test_stereo_audio_round_trips(tmp_path: Path) -> None:
     path, rate = tmp_path / "tone.mp4", 22050
     tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
     with Mp4Writer(path, size=(64, 48), fps=30, audio_rate=rate, audio_channels=2) as writer:
         writer.write_video(np.zeros((48, 64, 3), np.uint8))
         writer.write_audio(np.stack([tone, tone], axis=1))
-    result = read_audio(path)
+    result = decoded_audio(path)
     assert result is not None
     samples, got_rate = result
     assert got_rate == rate
     assert samples.shape[1] == 2
     assert abs(len(samples) - rate) < 3 * 1024  # AAC pads to whole frames
     assert 0.4 < np.abs(samples).max() < 0.6
-
-
-def test_read_audio_rejects_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such file"):
-        read_audio(tmp_path / "nothing.mp4")
 
 
 @pytest.mark.parametrize("clock_error", [+0.001, -0.001])

@@ -15,10 +15,9 @@ import pytest
 from avatarify_app.config import VirtualCameraSettings
 from avatarify_app.errors import DeviceError
 from avatarify_app.frames import MessageLevel
-from avatarify_app.outputs.audio_file import read_audio
 from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged, RecordingSaving
 from tests.fakes import EventLog, StillEngine
-from tests.mp4check import assert_regular_mp4
+from tests.mp4check import assert_regular_mp4, decoded_audio
 from tests.pipeline.conftest import PulseMicrophone, live_settings, write_tone_wav
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +80,7 @@ def test_recording_with_a_real_microphone_keeps_sound_and_picture_together(
     assert abs(video_end - audio_end) < 0.1, f"video ends at {video_end:.3f} s, audio at {audio_end:.3f} s"
     # The frames span the time recorded (how many there are depends on how fast the machine is).
     assert video_end >= 4.0 * 0.9, video_end
-    result = read_audio(path)
+    result = decoded_audio(path)
     assert result is not None
     samples, rate = result
     middle = samples[len(samples) // 4 : 3 * len(samples) // 4]
@@ -107,7 +106,7 @@ def test_recording_without_a_microphone_is_video_only(
     video_end, audio_end, frames = _stream_ends(path)
     assert audio_end is None
     assert video_end >= 0.9, video_end
-    assert read_audio(path) is None
+    assert decoded_audio(path) is None
 
 
 def test_recording_without_portaudio_is_video_only(
