@@ -154,7 +154,7 @@ def backward_map(
     first = spans.start - (end - spans.count)  # a pixel's column is first + its index among all
     column = np.repeat(first.astype(np.float32), spans.count) + np.arange(total, dtype=np.float32)
     shift = np.repeat(slope, spans.count) * column + np.repeat(at_zero, spans.count)
-    displacement = np.zeros((sh, sw, 2), np.float32)
+    displacement: np.ndarray = np.zeros((sh, sw, 2), np.float32)
     # Overlapping triangles (a folded mesh): the later one wins, as when painted in order.
     pixels = np.repeat(spans.row * sw + first, spans.count) + np.arange(total)
     displacement.reshape(-1).view(np.complex64)[pixels] = shift
@@ -178,5 +178,7 @@ def warp_mesh(
     source = backward_map(dst_points, src_points, triangles, roi, scale)
     x0, y0, x1, y1 = roi
     out = image.copy()
-    out[y0:y1, x0:x1] = cv2.remap(image, source, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    # Straight into the output's warp area. An (x, y) map needs no second one (the stubs miss that).
+    area = out[y0:y1, x0:x1]
+    cv2.remap(image, source, None, cv2.INTER_LINEAR, area, cv2.BORDER_REFLECT_101)  # type: ignore[call-overload]
     return out
