@@ -153,7 +153,9 @@ def backward_map(
     total = int(end[-1]) if len(end) else 0
     first = spans.start - (end - spans.count)  # a pixel's column is first + its index among all
     column = np.repeat(first.astype(np.float32), spans.count) + np.arange(total, dtype=np.float32)
-    shift = np.repeat(slope, spans.count) * column + np.repeat(at_zero, spans.count)
+    shift = np.repeat(slope, spans.count)
+    shift *= column
+    shift += np.repeat(at_zero, spans.count)
     displacement: np.ndarray = np.zeros((sh, sw, 2), np.float32)
     # Overlapping triangles (a folded mesh): the later one wins, as when painted in order.
     pixels = np.repeat(spans.row * sw + first, spans.count) + np.arange(total)
