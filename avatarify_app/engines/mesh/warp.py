@@ -65,8 +65,8 @@ def triangle_spans(corners: np.ndarray, shape: tuple[int, int]) -> Spans:
     h, w = shape
     pts = np.asarray(corners, np.float64)
     # Corners sorted top to bottom: (T,) each.
-    order = np.argsort(pts[..., 1], axis=1, kind="stable")
-    (tx, ty), (mx, my), (bx, by) = np.take_along_axis(pts, order[..., None], axis=1).transpose(1, 2, 0)
+    order = np.argsort(pts[..., 1], axis=1, kind="stable") + 3 * np.arange(len(pts))[:, None]
+    (tx, mx, bx), (ty, my, by) = pts[..., 0].ravel()[order].T, pts[..., 1].ravel()[order].T
     area = (mx - tx) * (by - ty) - (bx - tx) * (my - ty)
     # Each triangle in two pieces, above and below its middle corner (2t and 2t + 1); a piece's rows
     # have their centre in [its top, its bottom) and lie between the long edge (top to bottom) and a
