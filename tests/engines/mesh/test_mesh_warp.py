@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.engines.mesh.warp import backward_map, triangle_spans
+from avatarify_app.engines.mesh.warp import backward_map, displacement_planes, triangle_spans
 
 
 def _ids(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -158,3 +158,18 @@ def test_the_map_is_the_identity_at_rest_and_each_triangles_affine_when_moved():
         source = backward_map(dst, points, triangles, roi, scale=scale)
         assert np.abs(source[inside] - expected[inside]).max() < 1e-3
         assert np.array_equal(source[outside], np.stack([gx, gy], -1)[outside])
+
+
+def test_displacement_planes_are_each_triangles_affine_map():
+    rng = np.random.default_rng(11)
+    dst, src = rng.uniform(0, 100, (30, 2)), rng.uniform(0, 100, (30, 2))
+    triangles = np.array([rng.choice(30, 3, replace=False) for _ in range(40)] + [[0, 0, 1]])  # last: flat
+    planes = displacement_planes(dst, src, triangles)
+    for t, tri in enumerate(triangles[:-1]):
+        # The affine map through the three corner pairs, solved directly.
+        src_from_dst = np.linalg.solve(np.column_stack([dst[tri], np.ones(3)]), src[tri]).T  # (2, 3)
+        p = rng.uniform(0, 100, 2)
+        expected = src_from_dst @ [*p, 1.0] - p
+        got = planes[t, 0] * p[0] + planes[t, 1] * p[1] + planes[t, 2]
+        assert abs(got - complex(*expected)) < 1e-6
+    assert np.array_equal(planes[-1], np.zeros(3))
