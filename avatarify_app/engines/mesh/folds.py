@@ -39,7 +39,7 @@ class FoldGuard:
         mouth_centre, mouth_ring: the mouth fan's centre vertex (None without one) and its ring; the
             centre stays at the ring's mean.
         min_area: (T,) float64, the smallest signed area (``signed_areas``) each triangle may take.
-        incidence: (V, T) bool, which triangles each vertex is a corner of.
+        corners: (3, T) int, ``triangles`` by corner (each row contiguous).
     """
 
     triangles: np.ndarray
@@ -47,7 +47,7 @@ class FoldGuard:
     mouth_centre: int | None
     mouth_ring: np.ndarray
     min_area: np.ndarray
-    incidence: np.ndarray
+    corners: np.ndarray
 
     @classmethod
     def build(
@@ -74,9 +74,8 @@ class FoldGuard:
         area = signed_areas(rest, triangles)
         # Flipped at rest (a sliver): it may grow with the head's size, not turn further.
         min_area = np.where(area > 0, MIN_AREA_RATIO * area, 2.0 * area)
-        incidence = np.zeros((len(rest), len(triangles)), bool)
-        incidence[triangles.ravel(), np.repeat(np.arange(len(triangles)), 3)] = True
-        return cls(triangles, movable, mouth, ring[ring != mouth], min_area, incidence)
+        corners = np.ascontiguousarray(triangles.T)
+        return cls(triangles, movable, mouth, ring[ring != mouth], min_area, corners)
 
     def folded(self, points: np.ndarray) -> np.ndarray:
         """(T,) bool: triangles flipped or flattened past their limit in ``points`` (V, 2)."""
@@ -109,9 +108,7 @@ class FoldGuard:
             bad = self.folded(out)
             for _ in range(_ROUNDS):
                 # The folded triangles and two rings of neighbours: what the projection may fold in turn.
-                near = self.incidence[self.triangles[bad].ravel()].any(axis=0)
-                near = self.incidence[self.triangles[near].ravel()].any(axis=0)
-                self._project(out, np.nonzero(near)[0])
+                self._project(out, np.flatnonzero(self._touching(self._touching(bad))))
                 bad = self.folded(out)
                 if not bad.any():
                     return out, found
@@ -122,31 +119,54 @@ class FoldGuard:
             lo, hi = (mid, hi) if not self.folded(reference + mid * shift).any() else (lo, mid)
         return reference + lo * shift, found
 
+    def _touching(self, chosen: np.ndarray) -> np.ndarray:
+        """(T,) bool: the triangles sharing a corner with one of the ``chosen`` (T,) bool."""
+        corner = np.zeros(len(self.movable), bool)
+        corner[self.triangles[chosen].ravel()] = True
+        return corner[self.corners[0]] | corner[self.corners[1]] | corner[self.corners[2]]
+
     def _project(self, out: np.ndarray, subset: np.ndarray) -> None:
-        """Open the folded triangles among ``subset`` (indices) of ``out`` (V, 2 float64, in place)."""
+        """Open the folded triangles among ``subset`` (indices) of ``out`` (V, 2 float64, in place).
+
+        Works on the subset's own vertices (and the mouth's ring when it takes part), numbered
+        locally; the arithmetic is the same, operation for operation, as on the whole mesh.
+        """
         triangles = self.triangles[subset]
         least = self.min_area[subset] - _TOLERANCE
         target = self.min_area[subset] * np.where(self.min_area[subset] > 0, _TARGET_FACTOR, 1.0)
         weight = self.movable.astype(np.float64)[triangles]  # (S, 3): fixed corners do not move
-        mouth = self.mouth_centre is not None and np.isin(triangles, self.mouth_ring).any()
+        centre = self.mouth_centre
+        mouth = centre is not None and bool(np.isin(triangles, self.mouth_ring).any())
+        used = [triangles.ravel(), self.mouth_ring, [centre]] if mouth else [triangles.ravel()]
+        vertices = np.unique(np.concatenate(used))
+        local = np.searchsorted(vertices, triangles)  # (S, 3)
+        ring = np.searchsorted(vertices, self.mouth_ring)
+        local_centre = int(np.searchsorted(vertices, centre)) if mouth and centre is not None else 0
+        # Corner i's gradient is its opposite edge turned a quarter, (-dy, dx) of c - b, a - c, b - a
+        # (times 0 for fixed corners); a - c is the original's c - a negated, which is exact.
+        head, tail = local[:, [2, 2, 1]], local[:, [1, 0, 0]]  # the edges c - b, c - a, b - a
+        turn_x, turn_y = np.array([-1.0, 1.0, -1.0]) * weight, np.array([1.0, -1.0, 1.0]) * weight
+        pts = out[vertices]  # (n, 2), and the same memory as n complex numbers x + iy: numpy gathers
+        points = pts.view(np.complex128)[:, 0]  # those much faster than pairs
+        n = len(vertices)
         for _ in range(_PROJECTION_STEPS):
-            a, b, c = out[triangles[:, 0]], out[triangles[:, 1]], out[triangles[:, 2]]
-            ab, ac, bc = b - a, c - a, c - b
-            area = ab[:, 0] * ac[:, 1] - ac[:, 0] * ab[:, 1]
-            bad = area < least
-            if not bad.any():
-                return
+            edges = points[head] - points[tail]  # (S, 3) complex
+            ab, ac = edges[:, 2], edges[:, 1]
+            area = ab.real * ac.imag - ac.real * ab.imag
+            bad = np.flatnonzero(area < least)
+            if not len(bad):
+                break
             # d(area)/d(corner) for the corners of the folded ones, x and y: (B, 3) each.
-            w = weight[bad]
-            gx = np.column_stack([-bc[bad, 1], ac[bad, 1], -ab[bad, 1]]) * w
-            gy = np.column_stack([bc[bad, 0], -ac[bad, 0], ab[bad, 0]]) * w
+            folded = edges[bad]
+            gx, gy = folded.imag * turn_x[bad], folded.real * turn_y[bad]
             k = (target[bad] - area[bad]) / np.maximum((gx * gx + gy * gy).sum(axis=1), 1e-9)
-            corners = triangles[bad].ravel()
-            counts = np.maximum(np.bincount(corners, minlength=len(out)), 1) / _OVERRELAX
-            out[:, 0] += np.bincount(corners, (gx * k[:, None]).ravel(), len(out)) / counts
-            out[:, 1] += np.bincount(corners, (gy * k[:, None]).ravel(), len(out)) / counts
+            moved = local[bad].ravel()
+            counts = np.maximum(np.bincount(moved, minlength=n), 1) / _OVERRELAX
+            pts[:, 0] += np.bincount(moved, (gx * k[:, None]).ravel(), n) / counts
+            pts[:, 1] += np.bincount(moved, (gy * k[:, None]).ravel(), n) / counts
             if mouth:
-                out[self.mouth_centre] = out[self.mouth_ring].sum(axis=0) / len(self.mouth_ring)
+                pts[local_centre] = pts[ring].sum(axis=0) / len(ring)
+        out[vertices] = pts
 
 
 def relax_rest(points: np.ndarray, triangles: np.ndarray, num_movable: int, steps: int = 100) -> np.ndarray:
