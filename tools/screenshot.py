@@ -3,6 +3,7 @@
     .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png (1280x720)
     .venv/bin/python tools/screenshot.py --out shot.png --avatar avatarify_app/resources/avatars/astronaut.png
     .venv/bin/python tools/screenshot.py --size min --engine fomm --out docs/screenshot-min-fomm.png
+    .venv/bin/python tools/screenshot.py --engine fomm --checkpoint vox-cpk.pth.tar --frames 600 --out f.png
 
 Needs Xvfb (``apt install xvfb``) and Qt's xcb libraries (see docs/gui.md). The app runs as
 ``avatarify gui --demo --no-virtual-camera`` with settings, data and log in a temporary folder, takes
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--engine", choices=("mesh", "fomm"), default="mesh", help="the engine chosen in the settings"
     )
+    parser.add_argument("--checkpoint", type=Path, help="the fomm checkpoint saved in the settings")
     parser.add_argument("--frames", type=int, default=100, help="frames shown before the screenshot")
     args = parser.parse_args(argv)
     if shutil.which("Xvfb") is None:
@@ -97,8 +99,11 @@ def _run_app(display: str, tmp: Path, out: Path, args: argparse.Namespace) -> in
         XDG_CONFIG_HOME=str(tmp / "config"),
         TMPDIR=str(tmp),
     )
-    # The engine as a user's saved choice (fomm without a checkpoint here: its message shows too).
-    (tmp / "settings.ini").write_text(f"[engine]\nname={args.engine}\n", encoding="utf-8")
+    # The engine as a user's saved choice (fomm without a checkpoint: its message shows too).
+    saved = f"[engine]\nname={args.engine}\n"
+    if args.checkpoint is not None:
+        saved += f"checkpoint={args.checkpoint.resolve()}\n"
+    (tmp / "settings.ini").write_text(saved, encoding="utf-8")
     command = [
         sys.executable, "-m", "avatarify_app", "gui",
         "--settings", str(tmp / "settings.ini"), "--demo", "--no-virtual-camera",

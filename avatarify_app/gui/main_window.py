@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802  (Qt's name)
         self.store.save(self.settings_to_save())
         self.store.save_window_geometry(self.saveGeometry())
+        self.hide()  # gone at once: the engine may take a second to finish the frame in flight
         self.controller.stop(timeout=STOP_TIMEOUT_S, wait_for_saving=False)  # finished at exit (app.py)
         self.bridge.close()
         self.thumbnails.close()

@@ -46,6 +46,13 @@ class PipelineStats:
         self._fresh_out = 0
         self._dropped = 0
         self._face_found = False
+        self._last_infer_ms = 0.0
+
+    @property
+    def last_inference_ms(self) -> float:
+        """How long the latest inference step took (0 before the first)."""
+        with self._lock:
+            return self._last_infer_ms
 
     def count_input(self) -> None:
         with self._lock:
@@ -59,6 +66,7 @@ class PipelineStats:
     def record_inference(self, duration_ms: float, face_found: bool) -> None:
         with self._lock:
             self._window_infer_ms.append(duration_ms)
+            self._last_infer_ms = duration_ms
             self._face_found = face_found
 
     def record_output(self, latency_ms: float | None, t_output: float | None = None) -> None:

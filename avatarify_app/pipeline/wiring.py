@@ -19,6 +19,8 @@ from avatarify_app.pipeline.stats import PipelineStats
 
 logger = logging.getLogger(__name__)
 
+MAX_FRAME_GRACE_S = 10.0  # the longest an engine's frame in flight may delay stopping, seconds
+
 
 @dataclass(frozen=True, slots=True)
 class Factories:
@@ -53,7 +55,10 @@ class Pipeline:
             stage.wake()
         for q in self.queues:
             q.close()
-        deadline = time.monotonic() + timeout
+        # A frame in flight is allowed to finish: a slow engine (fomm on a CPU takes about a second a
+        # frame) is busy, not stuck. Capped, so a hung engine still gets reported.
+        in_flight_s = min(self.stats.last_inference_ms / 1000.0 * 1.5, MAX_FRAME_GRACE_S)
+        deadline = time.monotonic() + timeout + in_flight_s
         stuck = [
             s.name
             for s in (self.capture, self.inference, self.output)

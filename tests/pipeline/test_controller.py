@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -398,6 +399,29 @@ def test_engine_error_becomes_a_message_and_the_output_stays_alive(
     events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 5)
     controller.stop()
     assert error.message.text == "Something went wrong in the inference stage; details are in the log."
+
+
+def test_a_slow_engine_finishes_its_frame_when_stopped_without_a_warning(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path
+) -> None:
+    """fomm on a CPU takes about a second a frame: stopping waits for the frame in flight (its last
+    frame's time, and half again) instead of calling the engine stuck after ``timeout``."""
+
+    class SlowEngine(StillEngine):
+        def animate(self, image, track):
+            time.sleep(1.0)
+            return super().animate(image, track)
+
+    controller = controller_factory(
+        _settings(driving_video, media_dir),
+        engine_factory=lambda name, options, checkpoint: SlowEngine(options),
+    )
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=2)  # a frame's time is known
+    controller.stop(timeout=1.0)
+
+    assert not [m for m in events.messages() if "Stopping took too long" in m], events.messages()
+    assert controller.state is PipelineState.STOPPED
 
 
 def test_failing_virtual_camera_is_dropped_and_live_mode_goes_on(
