@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from avatarify_app.avatars import load_image
+from avatarify_app.capture import VideoFileSource
 from avatarify_app.engines import EngineOptions, create_engine
 from avatarify_app.engines.mesh import engine as mesh_engine
 from avatarify_app.engines.mesh.folds import FoldGuard
@@ -35,17 +36,15 @@ from avatarify_app.tracking import FaceTracker, TrackerOptions
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
-def _read_clip(path: Path) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+def read_clip(path: Path) -> tuple[list[np.ndarray], float]:
+    """Every frame of the clip at ``path`` (RGB uint8) and its fps, read by the app's own reader."""
+    source = VideoFileSource(path, loop=False)
+    source.open()
     frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames, fps
+    while (image := source.read()) is not None:
+        frames.append(image)
+    source.close()
+    return frames, source.fps
 
 
 def _summary(values_s: list[float]) -> dict[str, float]:
@@ -144,7 +143,7 @@ def main() -> None:
     if args.cv_threads is not None:
         cv2.setNumThreads(args.cv_threads)
     avatar = load_image(args.avatar)
-    frames, fps = _read_clip(args.driving)
+    frames, fps = read_clip(args.driving)
     report = {
         "benchmark": "mesh_engine",
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},

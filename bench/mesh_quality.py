@@ -39,6 +39,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from mesh_engine import read_clip  # bench/mesh_engine.py: these scripts run with bench/ on sys.path
 
 from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
 from avatarify_app.engines import EngineOptions, create_engine
@@ -126,15 +127,7 @@ def make_avatars(workdir: Path) -> dict[str, np.ndarray]:
 
 
 def _read_clip(path: Path, stride: int) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    capture.release()
+    frames, fps = read_clip(path)
     return frames[::stride], fps / stride
 
 
