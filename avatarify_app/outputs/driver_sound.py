@@ -12,6 +12,7 @@ The live recorder always encodes: its sound comes from a microphone as samples, 
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Iterator
 from fractions import Fraction
@@ -42,7 +43,7 @@ class WriterAudio(TypedDict, total=False):
     audio_copy: AudioStream
 
 
-class DriverSound:
+class DriverSound(abc.ABC):
     """The first audio stream of a driving clip, written into an ``Mp4Writer`` in time with its video.
 
     Open one with ``open_driver_sound``; give the writer ``writer_audio``; call ``write_until`` after
@@ -75,8 +76,9 @@ class DriverSound:
         self._next = next(self._packets, None)
 
     @property
+    @abc.abstractmethod
     def writer_audio(self) -> WriterAudio:
-        raise NotImplementedError
+        """The ``Mp4Writer`` arguments for this sound's stream."""
 
     @property
     def empty(self) -> bool:
@@ -98,10 +100,11 @@ class DriverSound:
         if self._skipped:
             logger.info("left out %d audio packets of %s with no usable time", self._skipped, self.path)
 
+    @abc.abstractmethod
     def _put(self, writer: Mp4Writer, packet: av.Packet) -> None:
-        raise NotImplementedError
+        """Write one packet (its times already on the output's clock)."""
 
-    def _finish(self, writer: Mp4Writer) -> None:
+    def _finish(self, writer: Mp4Writer) -> None:  # noqa: B027 - only the encoder has work left
         """After the last packet."""
 
     def _timed_packets(self, packets: Iterator[av.Packet]) -> Iterator[tuple[float, av.Packet]]:
