@@ -1,4 +1,5 @@
-"""Settings for live mode. Defaults live here and nowhere else.
+"""Settings every layer shares (engine options, sources, the virtual camera, user folders). Defaults
+live here and nowhere else; live mode's whole set is ``pipeline.settings.LiveSettings``.
 
 All settings are frozen dataclasses: change one with ``dataclasses.replace`` and hand the new value to
 the controller, which applies it between frames.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -18,15 +19,29 @@ import platformdirs
 SourceKind = Literal["camera", "video", "demo"]
 
 APP_NAME = "avatarify"
-ENGINE_NAMES = ("mesh", "fomm")
-DEFAULT_ENGINE = "mesh"
-# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that
-# command lines and settings can name them without importing torch.
-FOMM_BACKENDS = ("auto", "torch", "openvino")
-FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # One range for expression and region strengths, everywhere (sliders, controller, CLI):
 # 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
 STRENGTH_RANGE = (0.0, 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A part of the face whose motion has its own strength: ``name`` is its ``EngineOptions`` field,
+    ``parts`` what it covers, ``key`` the window's shortcut that turns it off and on again."""
+
+    name: str
+    parts: str
+    key: str
+
+
+# The region strengths, in the order the window and the command line show them (engines/regions.py).
+REGIONS = (
+    Region("eyes", "lids, brows, gaze", "E"),
+    Region("mouth", "lips, jaw, cheeks", "M"),
+    Region("head", "position, size, roll", "P"),
+)
+# Every strength an engine has: the expression's, then the regions'.
+STRENGTHS = ("strength", *(region.name for region in REGIONS))
 # One wording of the fomm engine's speed on a CPU, for README, doctor, the window and the engine's log
 # (figures: docs/fomm.md; bench/fomm_engine.py measures them).
 FOMM_CPU_SPEED = (
@@ -149,39 +164,3 @@ class VirtualCameraSettings:
     height: int = 720
     fps: float = 30.0
     backend: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSettings:
-    """Everything live mode needs.
-
-    ``avatar``: an image file, None for the bundled default. ``engine``: ``"mesh"`` or ``"fomm"``
-    (``checkpoint``, ``backend``, ``precision`` are for fomm). ``mirror_preview`` flips the camera
-    image shown to the user (a mirror feels natural); ``mirror_output`` flips what the virtual camera
-    and the recorder get.
-    ``passthrough``: output the camera itself instead of the avatar (the "0" shortcut).
-    ``passthrough_when_lost``: when the face is lost, output the camera instead of holding the last
-    good avatar frame. ``auto_calibrate``: calibrate by itself once the driver's pose has matched the
-    avatar's (90 %) for a second. ``preview_overlay`` (0-1, the avatar's face blended over the camera
-    preview to line the face up) and ``show_landmarks`` change only what the preview draws.
-    ``microphone``: sounddevice device name or number for recordings, None for
-    the default input. ``output_fps``: the steady rate of the output (virtual camera, recorder).
-    """
-
-    source: SourceSpec = field(default_factory=SourceSpec)
-    avatar: Path | None = None
-    engine: str = "mesh"
-    checkpoint: Path | None = None
-    backend: str = "auto"
-    precision: str = "auto"
-    engine_options: EngineOptions = field(default_factory=EngineOptions)
-    virtual_camera: VirtualCameraSettings = field(default_factory=VirtualCameraSettings)
-    mirror_preview: bool = True
-    mirror_output: bool = False
-    passthrough: bool = False
-    passthrough_when_lost: bool = False
-    auto_calibrate: bool = False
-    preview_overlay: float = 0.0
-    show_landmarks: bool = False
-    microphone: str | int | None = None
-    output_fps: float = 30.0

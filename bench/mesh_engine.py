@@ -28,7 +28,7 @@ import numpy as np
 
 from avatarify_app.avatars import load_image
 from avatarify_app.capture import VideoFileSource
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.engines.mesh import engine as mesh_engine
 from avatarify_app.engines.mesh.folds import FoldGuard
 from avatarify_app.tracking import FaceTracker, TrackerOptions
@@ -93,7 +93,7 @@ class _PartTimes:
 
 
 def bench(size: int, avatar: np.ndarray, frames: list[np.ndarray], fps: float, repeat: int) -> dict:
-    engine = create_engine("mesh", EngineOptions(size=size))
+    engine = create_engine(MeshChoice(), EngineOptions(size=size))
     engine.set_avatar(avatar)
     tracking, animate, total, folded, inverted = [], [], [], [], []
     parts: dict[str, list[float]] = {name: [] for name in ("motion", *_PartTimes.PARTS)}

@@ -42,7 +42,7 @@ import numpy as np
 from mesh_engine import read_clip  # bench/mesh_engine.py: these scripts run with bench/ on sys.path
 
 from avatarify_app.avatars import BUNDLED_AVATARS_DIR, load_image
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.engines.mesh.features import keep_irises_in_eyes
 from avatarify_app.engines.mesh.topology import build_mesh
 from avatarify_app.engines.mesh.warp import warp_mesh
@@ -216,7 +216,7 @@ def run_pair(
     strength: float,
     workdir: Path,
 ) -> dict:
-    engine = create_engine("mesh", EngineOptions(size=SIZE, strength=strength))
+    engine = create_engine(MeshChoice(), EngineOptions(size=SIZE, strength=strength))
     engine.set_avatar(avatar)
     first = next(i for i, t in enumerate(tracks) if t.found)
     engine.calibrate(frames[first], tracks[first])

@@ -31,10 +31,11 @@ from pathlib import Path
 import numpy as np
 import pyvirtualcam
 
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
 from avatarify_app.engines import EngineOptions
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import Event, FramesReady, MessagePosted, MetricsUpdated
+from avatarify_app.pipeline.settings import LiveSettings
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 BACKEND = "avatarify-bench-null"
@@ -97,7 +98,6 @@ def main() -> None:
     settings = LiveSettings(
         source=SourceSpec(kind="video", path=args.driving),
         avatar=args.avatar,
-        engine="mesh",
         engine_options=EngineOptions(size=args.size),
         virtual_camera=VirtualCameraSettings(width=1280, height=720, fps=30.0, backend=BACKEND),
         output_fps=30.0,

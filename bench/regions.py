@@ -28,7 +28,7 @@ import cv2
 import torch
 
 from avatarify_app.avatars import load_image
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.engines.fomm.model.motion import scale_motion
 from avatarify_app.engines.fomm.regions import KeypointRegions, scale_regions
 from avatarify_app.engines.mesh.motion import MotionTransfer
@@ -65,7 +65,7 @@ def main() -> None:
     tracks = {n: detect_face(image) for n, image in frames.items()}
     avatar = load_image(MEDIA / "avatar_mona_lisa.jpg")
 
-    engine = create_engine("mesh", EngineOptions(size=512))
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
     engine.set_avatar(avatar)
     engine.calibrate(frames[0], tracks[0])
     motion = MotionTransfer(detect_face(engine.avatar_canvas).landmarks, tracks[0].landmarks)

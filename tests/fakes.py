@@ -15,6 +15,7 @@ import numpy as np
 
 from avatarify_app.capture.webcam import WebcamSource
 from avatarify_app.engines.base import Engine, EngineOptions
+from avatarify_app.errors import NoFaceError
 from avatarify_app.frames import FaceTrack
 
 T = TypeVar("T")
@@ -163,9 +164,10 @@ def frame_stamp(image: np.ndarray) -> int:
 
 class StillEngine(Engine):
     """An engine that shows the avatar, squared and resized to ``native`` (default ``options.size``),
-    with the count of ``animate`` calls stamped in the top-left pixel (``frame_stamp``). No face
-    detection. ``native`` other than ``options.size`` stands for an engine like fomm, whose model has
-    its own frame size."""
+    with the count of ``animate`` calls that had a face stamped in the top-left pixel (``frame_stamp``).
+    It keeps the Engine contract's frame rules (no face: the last output; calibrating without a face
+    raises) but finds no face in the avatar (any picture will do). ``native`` other than
+    ``options.size`` stands for an engine like fomm, whose model has its own frame size."""
 
     name = "still"
     device_name = "CPU"
@@ -175,19 +177,28 @@ class StillEngine(Engine):
         self.native = native or self.options.size
         self._canvas: np.ndarray | None = None
         self._neutral: FaceTrack | None = None
+        self._last: np.ndarray | None = None
         self.animated = 0
 
     def set_avatar(self, image: np.ndarray) -> None:
         self._canvas = cv2.resize(image, (self.native, self.native), interpolation=cv2.INTER_AREA)
+        self._last = None
 
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
+        if not track.found:
+            raise NoFaceError("no face in the driving frame")
         self._neutral = track
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
         assert self._canvas is not None
+        if not track.found:
+            return self._last if self._last is not None else self._canvas
+        if self._neutral is None:
+            self._neutral = track
         self.animated += 1
         out = self._canvas.copy()
         out[0, 0, :2] = divmod(self.animated % 65536, 256)  # the frame's number, to check ordering
+        self._last = out
         return out
 
     @property

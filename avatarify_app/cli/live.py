@@ -12,15 +12,16 @@ import time
 from pathlib import Path
 
 from avatarify_app.cli.options import (
-    add_fomm_runtime_arguments,
-    add_region_options,
+    add_engine_arguments,
     check_output,
+    engine_choice,
+    engine_files,
+    engine_options,
     non_negative_int,
     positive_float,
 )
 from avatarify_app.cli.stopping import stop_on_signals
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
-from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
 from avatarify_app.errors import InputError
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.pipeline.controller import Controller
@@ -32,6 +33,7 @@ from avatarify_app.pipeline.events import (
     MetricsUpdated,
     RecordingChanged,
 )
+from avatarify_app.pipeline.settings import LiveSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,9 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--video", type=Path, metavar="FILE", help="play a video file as the camera (looping)"
     )
     source.add_argument("--demo", action="store_true", help="use the built-in demo motion as the camera")
-    parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
-    parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
-    add_fomm_runtime_arguments(parser)
+    add_engine_arguments(parser)
     parser.add_argument("--no-virtual-camera", action="store_true", help="do not open the virtual camera")
     parser.add_argument(
         "--record",
@@ -72,7 +72,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="stop after S seconds (default: until Ctrl+C, SIGTERM or SIGHUP)",
     )
-    add_region_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,8 +82,9 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
         if path is not None and not path.is_file():
             raise InputError(f"{path}: no such file")
     if args.record is not None:
-        inputs = {"--video": args.video, "--avatar": args.avatar, "--checkpoint": args.checkpoint}
-        check_output(args.record, "--record", inputs)
+        check_output(
+            args.record, "--record", {"--video": args.video, "--avatar": args.avatar, **engine_files(args)}
+        )
     if args.demo:
         source = SourceSpec(kind="demo")
     elif args.video is not None:
@@ -97,11 +97,8 @@ def build_settings(args: argparse.Namespace) -> LiveSettings:
     return LiveSettings(
         source=source,
         avatar=args.avatar,
-        engine=args.engine,
-        checkpoint=args.checkpoint,
-        engine_options=EngineOptions(eyes=args.eyes, mouth=args.mouth, head=args.head),
-        backend=args.backend,
-        precision=args.precision,
+        engine=engine_choice(args),
+        engine_options=engine_options(args),
         virtual_camera=VirtualCameraSettings(enabled=not args.no_virtual_camera),
         microphone=microphone,
     )

@@ -7,13 +7,22 @@ A bad value stops the command before anything starts, with a one-line message (e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from avatarify_app.config import FOMM_BACKENDS, FOMM_PRECISIONS, STRENGTH_RANGE
+from avatarify_app.config import REGIONS, STRENGTH_RANGE, EngineOptions, OutputFraming
 from avatarify_app.errors import InputError
+from avatarify_app.pipeline.engine_setup import (
+    DEFAULT_ENGINE,
+    EngineChoice,
+    choice_fields,
+    entries,
+    get,
+    make_choice,
+)
 
 
 def bounded_float(low: float, high: float) -> Callable[[str], float]:
@@ -88,34 +97,86 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-REGIONS = (("eyes", "lids, brows, gaze"), ("mouth", "lips, jaw, cheeks"), ("head", "position, size, roll"))
-
-
-def add_region_options(parser: argparse.ArgumentParser) -> None:
-    """``--eyes S --mouth S --head S``: how much of each region the avatar copies, 0 to 2 (default 1)."""
-    group = parser.add_argument_group(
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The engine flags ``live`` and ``render`` share, all from the engine catalog: ``--engine``, each
+    engine's own options (its choice record's fields, e.g. fomm's ``--checkpoint``), ``--strength``
+    and the region strengths ``--eyes --mouth --head``. ``engine_choice`` and ``engine_options`` read
+    them back."""
+    parser.add_argument(
+        "--engine",
+        choices=[info.name for info in entries()],
+        default=DEFAULT_ENGINE,
+        help="; ".join(f"{info.name}: {_escape(info.tip)}" for info in entries()) + " (default: %(default)s)",
+    )
+    group = parser.add_argument_group("engine options", "each applies to the engines it names")
+    added: dict[str, str] = {}  # flag -> the field it sets
+    for info in entries():
+        for f in choice_fields(info.choice):
+            flag = f.metadata.get("flag")
+            if flag is None or added.get(flag) == f.name:
+                continue  # not a command-line option, or one an earlier engine shares
+            if flag in added:
+                raise ValueError(f"{flag} stands for two different fields ({added[flag]}, {f.name})")
+            added[flag] = f.name
+            default = "" if f.default in (None, dataclasses.MISSING) else f" (default: {f.default})"
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=Path if "Path" in str(f.type) else str,
+                choices=f.metadata.get("choices"),
+                metavar=f.metadata.get("metavar"),
+                default=None,
+                help=_escape(f.metadata["help"] + default),
+            )
+    parser.add_argument(
+        "--strength",
+        type=bounded_float(*STRENGTH_RANGE),
+        default=1.0,
+        metavar="S",
+        help=f"expression strength, 0 (none) to {STRENGTH_RANGE[1]:g} (exaggerated); 1 = as the driver "
+        "(default: 1.0)",
+    )
+    regions = parser.add_argument_group(
         "regions",
         "how much of each region the avatar copies: 0 = keep "
         "the avatar's neutral state, 1 = as the driver (default), 2 = double",
     )
-    for name, parts in REGIONS:
-        group.add_argument(
-            f"--{name}", type=bounded_float(*STRENGTH_RANGE), default=1.0, metavar="S", help=parts
+    for region in REGIONS:
+        regions.add_argument(
+            f"--{region.name}",
+            type=bounded_float(*STRENGTH_RANGE),
+            default=1.0,
+            metavar="S",
+            help=region.parts,
         )
 
 
-def add_fomm_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision`` for the fomm engine (see docs/fomm.md)."""
-    parser.add_argument(
-        "--backend",
-        choices=FOMM_BACKENDS,
-        default="auto",
-        help="fomm runtime: auto (CUDA if present, else OpenVINO on the CPU), torch or openvino",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=FOMM_PRECISIONS,
-        default="auto",
-        help="fomm precision: auto (the hardware's native one), fp32, fp16 (GPU), bf16, int8 (fastest on "
-        "a CPU)",
-    )
+def engine_choice(args: argparse.Namespace) -> EngineChoice:
+    """The engine choice the command line asks for (``add_engine_arguments``); ``InputError`` for a
+    value the chosen engine does not take."""
+    fields = choice_fields(get(args.engine).choice)
+    return make_choice(args.engine, {f.name: getattr(args, f.name, None) for f in fields})
+
+
+def engine_options(
+    args: argparse.Namespace, *, size: int = 512, framing: OutputFraming = OutputFraming.SQUARE
+) -> EngineOptions:
+    """The strengths the command line asks for (``add_engine_arguments``), with ``size`` and ``framing``."""
+    regions = {region.name: getattr(args, region.name) for region in REGIONS}
+    return EngineOptions(size=size, framing=framing, strength=args.strength, **regions)
+
+
+def engine_files(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The files the command line names for the engine (flag -> path), so an output can be checked
+    against them (``check_output``)."""
+    files: dict[str, Path | None] = {}
+    for info in entries():
+        for f in choice_fields(info.choice):
+            if "Path" in str(f.type) and f.metadata.get("flag"):
+                files[f.metadata["flag"]] = getattr(args, f.name, None)
+    return files
+
+
+def _escape(text: str) -> str:
+    """``text`` for an argparse help string, which formats with ``%``."""
+    return text.replace("%", "%%")

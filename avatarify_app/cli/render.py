@@ -11,15 +11,15 @@ from pathlib import Path
 
 from avatarify_app.avatars import default_avatar, load_image
 from avatarify_app.cli.options import (
-    add_fomm_runtime_arguments,
-    add_region_options,
-    bounded_float,
+    add_engine_arguments,
     check_output,
+    engine_choice,
+    engine_files,
+    engine_options,
     non_negative_int,
 )
 from avatarify_app.cli.stopping import Interrupted
-from avatarify_app.config import STRENGTH_RANGE
-from avatarify_app.engines import DEFAULT_ENGINE, ENGINE_NAMES, EngineOptions, OutputFraming
+from avatarify_app.config import OutputFraming
 from avatarify_app.errors import OutputError
 from avatarify_app.pipeline.engine_setup import open_engine
 from avatarify_app.pipeline.rendering import Driving, render_clip
@@ -43,10 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output MP4 file (must end in .mp4 and differ from every input; an existing file is "
         "replaced only once the new one is complete)",
     )
-    parser.add_argument("--engine", choices=ENGINE_NAMES, default=DEFAULT_ENGINE, help="default: %(default)s")
-    parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
-    parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
-    add_fomm_runtime_arguments(parser)
     parser.add_argument("--size", type=int, choices=(256, 512), default=512, help="square output side")
     parser.add_argument(
         "--full", action="store_true", help="output the avatar's whole image with the face animated in place"
@@ -57,36 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="driving frame with the neutral pose, counted from 0 (default: first face)",
     )
-    parser.add_argument(
-        "--strength",
-        type=bounded_float(*STRENGTH_RANGE),
-        default=1.0,
-        metavar="S",
-        help=f"expression strength, 0 (none) to {STRENGTH_RANGE[1]:g} (exaggerated); 1 = as the driver "
-        "(default: 1.0)",
-    )
-    add_region_options(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     avatar_path = args.avatar or default_avatar()
-    inputs = {"--driving": args.driving, "--avatar": avatar_path, "--checkpoint": args.checkpoint}
-    check_output(args.out, "--out", {**inputs, "--config": args.config})
+    check_output(
+        args.out, "--out", {"--driving": args.driving, "--avatar": avatar_path, **engine_files(args)}
+    )
+    choice = engine_choice(args)
     driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
-    regions = {"eyes": args.eyes, "mouth": args.mouth, "head": args.head}
-    options = EngineOptions(size=args.size, framing=framing, strength=args.strength, **regions)
-    engine = open_engine(
-        args.engine,
-        options,
-        checkpoint=args.checkpoint,
-        config=args.config,
-        backend=args.backend,
-        precision=args.precision,
-        progress=_say,
-    )
+    engine = open_engine(choice, engine_options(args, size=args.size, framing=framing), progress=_say)
     started = time.time()
     progress = _ProgressBar()
     try:
@@ -116,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     sound = "with sound" if report.has_audio else "no sound"
-    runs = getattr(engine, "device_name", None)
     short = (
         f"; the driving clip stopped decoding after {report.frames} of its {driving.length} frames "
         "(is the file damaged?)"
@@ -127,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     fps = report.frames / max(report.loop_s, 1e-6)
     print(
         f"frame loop: {report.frames} frames in {report.loop_s:.1f} s, {fps:.1f} frames/s "
-        + (f"({args.engine} on {runs})" if runs else f"({args.engine})")
+        + f"({choice.name} on {engine.device_name})"
     )
     return 0
 

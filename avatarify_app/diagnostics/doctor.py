@@ -18,6 +18,7 @@ from avatarify_app.diagnostics.check import Check, Status
 from avatarify_app.diagnostics.checkpoints import check_checkpoints
 from avatarify_app.diagnostics.cpu import check_cpu_features, check_fomm_runtime
 from avatarify_app.diagnostics.desktop import check_display, check_qt
+from avatarify_app.diagnostics.engines import check_engines
 from avatarify_app.diagnostics.tracking import check_face_mesh_models, check_face_mesh_run, check_opencv
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def run_checks(models_dir: Path | None = None, *, probe_devices: bool = True) ->
         ("microphones", devices.check_microphones),
         ("recording", runtime.check_recording),
         ("checkpoints", functools.partial(check_checkpoints, models_dir)),
+        ("engines", check_engines),
     ]
     checks: list[Check] = []
     for name, step in steps:

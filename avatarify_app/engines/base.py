@@ -25,6 +25,11 @@ class Engine(abc.ABC):
         - ``animate(image, track)`` returns an RGB uint8 image of shape ``output_shape``. When
           ``track.found`` is False it must return the last good output (the avatar at rest if there is
           none yet); it never raises for a missing face.
+        - Which driving frame an output answers: the one given to that ``animate`` call, unless the
+          engine has frames in flight (a remote engine). Such an engine sets ``frames_behind`` on each
+          call to how many calls ago the frame its output answers was given (0: this call's); the
+          pipeline measures latency from that frame's capture time.
+        - ``device_name`` says where it runs, for the user ("CPU", "CPU, OpenVINO fp32", "CUDA: <GPU>").
         - ``strength``, ``eyes``, ``mouth`` and ``head`` may be changed between frames.
         - All methods are called from one thread (the inference thread, or the CLI's loop); an engine
           need not be thread-safe. An engine never imports the pipeline, outputs or gui.
@@ -32,6 +37,8 @@ class Engine(abc.ABC):
     """
 
     name: str = "engine"
+    device_name: str = "CPU"
+    frames_behind: int = 0
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avatarify_app.config import RESOURCES_DIR, LiveSettings, SourceSpec
+from avatarify_app.config import RESOURCES_DIR, SourceSpec
 from avatarify_app.errors import DeviceError
+from avatarify_app.pipeline.settings import LiveSettings
 
 if TYPE_CHECKING:  # Qt is imported when the window opens, after the display check
     from avatarify_app.gui.main_window import MainWindow

@@ -52,8 +52,8 @@ class ControllerBridge(QObject):
     """``UserMessage``: a sentence for the user (level, text, key)."""
     avatar_changed = Signal(object)
     """``AvatarChanged``: the avatar in use (image RGB uint8, its face track, its file or None)."""
-    engine_changed = Signal(str, str)
-    """Engine name (``"mesh"``, ``"fomm"``) and the device it runs on (``"CPU"``, ``"CUDA: ..."``)."""
+    engine_changed = Signal(object, str)
+    """The engine choice now loaded (``EngineChoice``) and where it runs (``"CPU"``, ``"CUDA: ..."``)."""
     calibrated = Signal(object)
     """``HeadPose``: the neutral pose just taken from the driver."""
     recording_changed = Signal(object, float)
@@ -125,8 +125,8 @@ class ControllerBridge(QObject):
                 self.message_posted.emit(message)
             case AvatarChanged():
                 self.avatar_changed.emit(event)
-            case EngineChanged(name=name, device=device):
-                self.engine_changed.emit(name, device)
+            case EngineChanged(choice=choice, device=device):
+                self.engine_changed.emit(choice, device)
             case Calibrated(pose=pose):
                 self.calibrated.emit(pose)
             case RecordingChanged(path=path, elapsed_s=elapsed_s):

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avatarify_app.config import LiveSettings
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.banner import MessageBanner
 from avatarify_app.gui.bridge import ControllerBridge
@@ -38,6 +37,7 @@ from avatarify_app.gui.shortcuts import SHORTCUTS
 from avatarify_app.gui.thumbnails import ThumbnailLoader
 from avatarify_app.pipeline.controller import Controller
 from avatarify_app.pipeline.events import Metrics, PipelineState
+from avatarify_app.pipeline.settings import LiveSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,14 @@
 """What the window remembers between runs, kept in ``QSettings``.
 
-Stored: the source (camera number, video file or demo), avatar, engine, checkpoint and fomm
-precision, mirror and virtual-camera switches, microphone, expression and region strengths, and the
-window geometry. Values are read typed (``QSettings.value(key, default, type=...)``: an ini file holds
-only text); values that no longer make sense (a deleted file, an unknown engine, a strength that is no
-number) fall back to the defaults of ``config.py``, and strengths are kept within ``STRENGTH_RANGE``.
+Stored: the source (camera number, video file or demo), avatar, the engine choice (its name under
+``engine/name``, each field of its choice record under ``engine/<name>/<field>``), mirror and
+virtual-camera switches, microphone, expression and region strengths, and the window geometry.
+Values are read typed (``QSettings.value(key, default, type=...)``: an ini file holds only text);
+values that no longer make sense (a deleted file, an unknown engine, a strength that is no number)
+fall back to the defaults, and strengths are kept within ``STRENGTH_RANGE``. A saved engine choice
+that cannot be used (an unknown engine, a bad value, a file that is gone) gives the default engine,
+with one line in the log. Settings of earlier versions (``engine/checkpoint``, ``engine/precision``)
+still load.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import ENGINE_NAMES, FOMM_PRECISIONS, STRENGTH_RANGE, LiveSettings
+from avatarify_app.config import STRENGTH_RANGE, STRENGTHS
+from avatarify_app.errors import InputError
+from avatarify_app.pipeline.engine_setup import EngineChoice, choice_as_text, choice_fields, get, make_choice
+from avatarify_app.pipeline.settings import LiveSettings
 
 logger = logging.getLogger(__name__)
 
 ORGANIZATION = "avatarify"
 APPLICATION = "avatarify-app"
-REGION_NAMES = ("eyes", "mouth", "head")
 
 
 def default_qsettings() -> QSettings:
@@ -54,23 +60,14 @@ class SettingsStore:
             camera=_count(q, "source/camera", base.source.camera),
             path=path if kind == "video" else base.source.path,
         )
-        engine = _text(q, "engine/name", base.engine)
-        if engine not in ENGINE_NAMES:
-            engine = base.engine
-        precision = _text(q, "engine/precision", base.precision)
-        if precision not in FOMM_PRECISIONS:
-            precision = base.precision
         strengths = {
-            name: _strength(q, f"engine/{name}", getattr(base.engine_options, name))
-            for name in ("strength", *REGION_NAMES)
+            name: _strength(q, f"engine/{name}", getattr(base.engine_options, name)) for name in STRENGTHS
         }
         return dataclasses.replace(
             base,
             source=source,
             avatar=_existing_path(_text(q, "avatar/path")) or base.avatar,
-            engine=engine,
-            checkpoint=_existing_path(_text(q, "engine/checkpoint")) or base.checkpoint,
-            precision=precision,
+            engine=self._engine(base.engine),
             engine_options=dataclasses.replace(base.engine_options, **strengths),
             mirror_preview=_flag(q, "view/mirror_preview", base.mirror_preview),
             mirror_output=_flag(q, "view/mirror_output", base.mirror_output),
@@ -89,16 +86,33 @@ class SettingsStore:
         q.setValue("source/camera", source.camera)
         q.setValue("source/path", str(source.path) if source.path is not None else "")
         q.setValue("avatar/path", str(settings.avatar) if settings.avatar is not None else "")
-        q.setValue("engine/name", settings.engine)
-        q.setValue("engine/checkpoint", str(settings.checkpoint) if settings.checkpoint is not None else "")
-        q.setValue("engine/strength", float(settings.engine_options.strength))
-        for name in REGION_NAMES:
+        choice = settings.engine
+        q.setValue("engine/name", choice.name)
+        for name, text in choice_as_text(choice).items():
+            q.setValue(f"engine/{choice.name}/{name}", text)
+            q.remove(f"engine/{name}")  # an earlier version's key
+        for name in STRENGTHS:
             q.setValue(f"engine/{name}", float(getattr(settings.engine_options, name)))
         q.setValue("view/mirror_preview", settings.mirror_preview)
         q.setValue("view/mirror_output", settings.mirror_output)
         q.setValue("virtual_camera/enabled", settings.virtual_camera.enabled)
         q.setValue("recording/microphone", "" if settings.microphone is None else str(settings.microphone))
         q.sync()
+
+    def _engine(self, default: EngineChoice) -> EngineChoice:
+        """The saved engine choice, or ``default`` (with a line in the log) when it cannot be used."""
+        q = self._q
+        name = _text(q, "engine/name", default.name)
+        try:
+            kind = get(name).choice
+            values = {
+                f.name: _text(q, f"engine/{name}/{f.name}", _text(q, f"engine/{f.name}"))
+                for f in choice_fields(kind)
+            }
+            return make_choice(name, values, existing_files=True)
+        except InputError as exc:
+            logger.warning("the saved engine cannot be used (%s): using the %s engine", exc, default.name)
+            return default
 
     def window_geometry(self) -> QByteArray | None:
         value = self._q.value("window/geometry", None)

@@ -3,6 +3,7 @@
 Nothing here imports torch until a load check is asked for (``verify.check_loadable``).
 """
 
+from avatarify_app.modelstore.choices import resolve_files
 from avatarify_app.modelstore.fetch import DownloadError, FetchResult, fetch_model
 from avatarify_app.modelstore.fomm import (
     DEFAULT_CHECKPOINTS,
@@ -50,4 +51,5 @@ __all__ = [
     "load_registry",
     "resolve_checkpoint",
     "resolve_config",
+    "resolve_files",
 ]

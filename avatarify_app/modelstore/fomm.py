@@ -5,10 +5,12 @@ The engine takes paths; choosing them is the model store's job (the engine never
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from avatarify_app.config import app_root, user_cache_dir
+from avatarify_app.engines.catalog import FommChoice
 from avatarify_app.errors import CheckpointError
 from avatarify_app.modelstore.registry import ModelEntry, default_models_dir, load_registry
 from avatarify_app.modelstore.verify import file_md5
@@ -70,5 +72,11 @@ def identify_checkpoint(path: Path, registry: tuple[ModelEntry, ...] | None = No
 
 
 def converted_models_dir() -> Path:
-    """Where the fomm engine keeps models converted for this computer (OpenVINO IR)."""
+    """Where engines keep models converted for this computer (fomm's OpenVINO IR)."""
     return user_cache_dir() / "converted-models"
+
+
+def resolve_fomm_choice(choice: FommChoice) -> FommChoice:
+    """``choice`` with its checkpoint and config found (``fomm_files``)."""
+    checkpoint, config = fomm_files(choice.checkpoint, choice.config)
+    return dataclasses.replace(choice, checkpoint=checkpoint, config=config)

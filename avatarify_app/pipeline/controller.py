@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.capture import create_source
-from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec
-from avatarify_app.engines import Engine, EngineOptions
+from avatarify_app.config import STRENGTH_RANGE, SourceSpec
+from avatarify_app.engines import Engine, EngineChoice, EngineInfo, EngineOptions
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
 from avatarify_app.outputs.recorder import RecorderSink
 from avatarify_app.outputs.repair import repair_abandoned
 from avatarify_app.pipeline.capture_stage import SetSource, SourceFactory
-from avatarify_app.pipeline.engine_setup import open_engine
+from avatarify_app.pipeline.engine_setup import entries, get, open_engine
 from avatarify_app.pipeline.events import (
     AvatarChanged,
     EngineChanged,
@@ -46,6 +46,7 @@ from avatarify_app.pipeline.inference_stage import (
     TrackerFactory,
 )
 from avatarify_app.pipeline.output_stage import SetVirtualCamera, StartRecording, StopRecording
+from avatarify_app.pipeline.settings import LiveSettings
 from avatarify_app.pipeline.stage import as_sentence
 from avatarify_app.pipeline.stats import PipelineStats, RunTotals
 from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
@@ -70,9 +71,9 @@ class Controller:
         vcam_backend: pyvirtualcam backend name that overrides ``settings.virtual_camera.backend``.
         audio_input_factory: builds the microphone input for recordings (see
             ``outputs.microphone.AudioInputFactory``); default sounddevice.
-        engine_factory: ``(name, EngineOptions, checkpoint) -> Engine``; default
-            ``engines.create_engine`` with the settings' fomm backend and precision, the default
-            checkpoint when none is named, and the model preparation's progress as messages.
+        engine_factory: ``(EngineChoice, EngineOptions) -> Engine``; default
+            ``engine_setup.open_engine`` (the model store's default files for those the choice leaves
+            open, the model preparation's progress as messages).
         tracker_factory: ``() -> FaceTracker`` for the driving stream; default FaceMesh in stream
             mode with One Euro smoothing.
 
@@ -104,7 +105,7 @@ class Controller:
         self._pipeline: Pipeline | None = None
         self._stats: PipelineStats | None = None  # the last run's, kept after stop for totals()
         self._pending_avatar: np.ndarray | None = None  # an array avatar set while stopped
-        self._requested_checkpoint: dict[str, Path | None] = {}
+        self._choices: dict[str, EngineChoice] = {}  # the last choice of each engine used before
         self._recorders: list[RecorderSink] = []  # recordings whose files may still be finishing
         self._workers: list[threading.Thread] = []  # repairs of recordings cut short
         audio_input_factory = audio_input_factory or open_microphone
@@ -156,9 +157,9 @@ class Controller:
         match event:
             case AvatarChanged(path=path) if path is not None:
                 self._update(lambda s: dataclasses.replace(s, avatar=path))
-            case EngineChanged(name=name):
-                checkpoint = self._requested_checkpoint.pop(name, self._settings.checkpoint)
-                self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
+            case EngineChanged(choice=choice):
+                self._remember(self._settings.engine)
+                self._update(lambda s: dataclasses.replace(s, engine=choice))
             case MessagePosted(message=message) if self._camera_failed(message):
                 self._use_demo_instead()
                 return
@@ -208,16 +209,10 @@ class Controller:
     def _post(self, level: MessageLevel, text: str, key: str) -> None:
         self._emit(MessagePosted(UserMessage(level, text, key=key)))
 
-    def _create_engine(self, name: str, options: EngineOptions, checkpoint: Path | None) -> Engine:
+    def _create_engine(self, choice: EngineChoice, options: EngineOptions) -> Engine:
         """The default engine factory (runs in the inference thread)."""
-        settings = self._settings
         return open_engine(
-            name,
-            options,
-            checkpoint=checkpoint,
-            backend=settings.backend,
-            precision=settings.precision,
-            progress=lambda text: self._post(MessageLevel.INFO, text, key="engine"),
+            choice, options, progress=lambda text: self._post(MessageLevel.INFO, text, key="engine")
         )
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -318,24 +313,31 @@ class Controller:
             path = Path(avatar)
             self._update(lambda s: dataclasses.replace(s, avatar=path))
 
-    def set_engine(self, name: str, checkpoint: Path | None = None) -> None:
-        """Load another engine in the inference thread; on failure a message, and the old engine stays."""
-        if (pipeline := self._pipeline) is not None:
-            self._requested_checkpoint[name] = checkpoint  # settings follow when EngineChanged comes
-            pipeline.inference.send(SetEngine(name, checkpoint))
-        else:
-            self._update(lambda s: dataclasses.replace(s, engine=name, checkpoint=checkpoint))
+    def engines(self) -> tuple[EngineInfo, ...]:
+        """The engines there are (``engines.catalog``), the default first."""
+        return entries()
 
-    def set_engine_runtime(self, backend: str | None = None, precision: str | None = None) -> None:
-        """The fomm engine's backend and/or precision (None keeps one); a running fomm engine reloads
-        with them (``EngineChanged`` says what runs; a first use prepares the model, with messages)."""
-        self._update(
-            lambda s: dataclasses.replace(s, backend=backend or s.backend, precision=precision or s.precision)
-        )
-        settings = self._settings
-        if (pipeline := self._pipeline) is not None and settings.engine == "fomm":
-            self._requested_checkpoint["fomm"] = settings.checkpoint
-            pipeline.inference.send(SetEngine("fomm", settings.checkpoint))
+    def set_engine(self, choice: EngineChoice) -> None:
+        """Load the engine ``choice`` names (another engine, or the same one built otherwise: another
+        checkpoint, precision...) in the inference thread. ``EngineChanged`` says what runs, and the
+        settings follow it; on failure a message, and the old engine stays. A first use may prepare a
+        model, with messages."""
+        if (pipeline := self._pipeline) is not None:
+            pipeline.inference.send(SetEngine(choice))
+        else:
+            self._remember(self._settings.engine)
+            self._update(lambda s: dataclasses.replace(s, engine=choice))
+
+    def choice_for(self, name: str) -> EngineChoice:
+        """The choice to load engine ``name`` with: the one in use when it is that engine, else the
+        last one of that engine loaded in this session, else its defaults."""
+        if self._settings.engine.name == name:
+            return self._settings.engine
+        remembered = self._choices.get(name)
+        return remembered if remembered is not None else get(name).choice()
+
+    def _remember(self, choice: EngineChoice) -> None:
+        self._choices[choice.name] = choice
 
     def calibrate(self) -> None:
         """Take the current driving frame as the neutral pose (``Calibrated``, or a message)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from avatarify_app.config import STRENGTHS
 from avatarify_app.engines import Engine, EngineOptions
 
-CONTROLS = ("strength", "eyes", "mouth", "head")
+CONTROLS = STRENGTHS
 RAMP_FRAMES = 6  # a new value is reached in this many frames (0.2 s at 30 fps): no jump, no lag felt
 
 

@@ -1,39 +1,60 @@
-"""Making an engine the way the app runs it: the model store finds fomm's files and its converted-model
-cache. Shared by the live controller and offline render."""
+"""Making an engine the way the app runs it, and what the layers above may know of the engines.
+
+The model store fills in a choice's files (the models folder's default checkpoint) and lends its
+converted-model cache. Shared by the live controller, offline render and the worker. The window and
+the CLI read the catalog through here (they never import ``engines``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from avatarify_app.engines import Engine, EngineOptions, create_engine
-from avatarify_app.modelstore import converted_models_dir, fomm_files
+from avatarify_app.engines import Engine, EngineOptions
+from avatarify_app.engines.catalog import (
+    DEFAULT_ENGINE,
+    EngineChoice,
+    EngineContext,
+    EngineInfo,
+    Needs,
+    choice_as_text,
+    choice_fields,
+    create_engine,
+    default_choice,
+    entries,
+    get,
+    info_for,
+    make_choice,
+    names,
+)
+from avatarify_app.modelstore import converted_models_dir, resolve_files
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "EngineChoice",
+    "EngineInfo",
+    "Needs",
+    "choice_as_text",
+    "choice_fields",
+    "default_choice",
+    "entries",
+    "get",
+    "info_for",
+    "make_choice",
+    "names",
+    "open_engine",
+]
 
 
 def open_engine(
-    name: str,
+    choice: EngineChoice,
     options: EngineOptions,
     *,
-    checkpoint: Path | None = None,
-    config: Path | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> Engine:
-    """``engines.create_engine`` with fomm's checkpoint and config found by the model store (the given
-    paths, else the defaults) and its converted models cached in the user cache folder.
+    """Build the engine ``choice`` names (``engines.catalog.create_engine``), with the files it leaves
+    open found by the model store and converted models cached in the user cache folder.
 
     ``progress`` receives sentences while a model is prepared on first use.
     """
-    if name == "fomm":
-        checkpoint, config = fomm_files(checkpoint, config)
-    return create_engine(
-        name,
-        options,
-        checkpoint=checkpoint,
-        config=config,
-        backend=backend,
-        precision=precision,
-        cache_dir=converted_models_dir(),
-        progress=progress,
-    )
+    context = EngineContext(cache_dir=converted_models_dir(), progress=progress)
+    return create_engine(resolve_files(choice), options, context)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from avatarify_app.config import LiveSettings, SourceSpec
+from avatarify_app.config import SourceSpec
+from avatarify_app.engines import EngineChoice
 from avatarify_app.frames import FaceTrack, HeadPose, UserMessage
+from avatarify_app.pipeline.settings import LiveSettings
 
 
 class PipelineState(enum.Enum):
@@ -111,10 +113,16 @@ class AvatarChanged:
 
 @dataclass(frozen=True, slots=True)
 class EngineChanged:
-    """An engine is loaded. ``device``: ``"CPU"``, ``"CUDA: <name>"`` or ``"MPS"``."""
+    """The engine ``choice`` names is loaded (the choice as asked for: a file left open stays None, the
+    model store's default). ``device``: where it runs, ``Engine.device_name`` ("CPU", "CPU, OpenVINO fp32",
+    "CUDA: <GPU>")."""
 
-    name: str
+    choice: EngineChoice
     device: str
+
+    @property
+    def name(self) -> str:
+        return self.choice.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from avatarify_app.avatars import default_avatar, load_image
-from avatarify_app.config import LiveSettings
-from avatarify_app.engines import Engine, EngineOptions
+from avatarify_app.engines import Engine, EngineChoice, EngineOptions
 from avatarify_app.errors import AvatarifyError, NoFaceError
 from avatarify_app.frames import FaceTrack, Frame, MessageLevel
 from avatarify_app.pipeline.controls import ControlRamp
+from avatarify_app.pipeline.engine_setup import default_choice
 from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
 from avatarify_app.pipeline.faces import face_square
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
+from avatarify_app.pipeline.settings import LiveSettings
 from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
 from avatarify_app.pipeline.stats import PipelineStats
 from avatarify_app.pipeline.step import track_and_animate
@@ -34,7 +36,10 @@ FRAME_WAIT_S = 0.1
 # The pose match (0-1) at which automatic calibration happens, once held for a second.
 AUTO_CALIBRATION_MATCH = 0.9
 
-EngineFactory = Callable[[str, EngineOptions, Path | None], Engine]
+# How many driving frames the stage remembers for an engine with frames in flight (``frames_behind``).
+FRAMES_REMEMBERED = 64
+
+EngineFactory = Callable[[EngineChoice, EngineOptions], Engine]
 TrackerFactory = Callable[[], FaceTracker]
 
 
@@ -47,8 +52,9 @@ class SetAvatar:
 
 @dataclass(frozen=True, slots=True)
 class SetEngine:
-    name: str
-    checkpoint: Path | None = None
+    """Build the engine ``choice`` names and use it; on failure the old engine stays."""
+
+    choice: EngineChoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ class InferenceStage(Stage):
         self._avatar: np.ndarray | None = None
         self._neutral: tuple[np.ndarray, FaceTrack] | None = None  # the calibration frame, if any
         self._last: tuple[Frame, FaceTrack] | None = None
+        self._given: deque[Frame] = deque(maxlen=FRAMES_REMEMBERED)  # the frames the engine was given
         self._face_found: bool | None = None
         self._rerun = False
         self._controls = ControlRamp(settings.engine_options)  # eased into the engine frame by frame
@@ -141,11 +148,12 @@ class InferenceStage(Stage):
     def _setup(self) -> None:
         self._tracker = self._tracker_factory()
         settings = self._settings
-        self._report(lambda: self._load_engine(settings.engine, settings.checkpoint), key="engine")
-        if self._engine is None and settings.engine != "mesh":
-            self._report(lambda: self._load_engine("mesh", None), key="engine")
+        self._report(lambda: self._load_engine(settings.engine), key="engine")
+        fallback = default_choice()
+        if self._engine is None and settings.engine != fallback:
+            self._report(lambda: self._load_engine(fallback), key="engine")
             if self._engine is not None:  # after the error: the window shows both, the CLI stops at it
-                self._post(MessageLevel.INFO, "Using the mesh engine instead.", key="engine")
+                self._post(MessageLevel.INFO, f"Using the {fallback.name} engine instead.", key="engine")
         self._report(lambda: self._load_avatar(settings.avatar), key="avatar")
         if self._avatar is None and settings.avatar is not None:
             self._report(lambda: self._load_avatar(None), key="avatar")
@@ -158,8 +166,8 @@ class InferenceStage(Stage):
         match command:
             case SetAvatar(avatar):
                 self._report(lambda: self._load_avatar(avatar), key="avatar")
-            case SetEngine(name, checkpoint):
-                self._report(lambda: self._load_engine(name, checkpoint), key="engine")
+            case SetEngine(choice):
+                self._report(lambda: self._load_engine(choice), key="engine")
             case Calibrate():
                 self._calibrate()
             case SetStrength(value):
@@ -184,9 +192,9 @@ class InferenceStage(Stage):
             logger.info("%s: %s", key, exc)
             self._post(MessageLevel.ERROR, as_sentence(str(exc)), key=key)
 
-    def _load_engine(self, name: str, checkpoint: Path | None) -> None:
+    def _load_engine(self, choice: EngineChoice) -> None:
         """Build the engine and give it the current avatar; on failure the old engine stays."""
-        engine = self._engine_factory(name, self._settings.engine_options, checkpoint)
+        engine = self._engine_factory(choice, self._settings.engine_options)
         try:
             if self._avatar is not None:
                 engine.set_avatar(self._avatar)
@@ -196,12 +204,13 @@ class InferenceStage(Stage):
             engine.close()
             raise
         old, self._engine = self._engine, engine
+        self._given.clear()
         self._controls.reset(self._settings.engine_options)
         if old is not None:
             old.close()
-        device = str(getattr(engine, "device_name", None) or "CPU")
-        logger.info("engine %s ready on %s", name, device)
-        self._emit(EngineChanged(name=name, device=device))
+        self._settings = replace(self._settings, engine=choice)
+        logger.info("engine %s ready on %s", choice.name, engine.device_name)
+        self._emit(EngineChanged(choice=choice, device=engine.device_name))
 
     def _load_avatar(self, avatar: Path | np.ndarray | None) -> None:
         """Read and prepare the avatar; on failure (no file, no face) the old avatar stays."""
@@ -270,11 +279,15 @@ class InferenceStage(Stage):
             passthrough_when_lost=settings.passthrough_when_lost,
         )
         track, output = step.track, step.output
+        answers = self._answered(frame) if step.animated else frame
         self._last = (frame, track)
         self._on_face(track.found)
         t_end = time.monotonic()
         self._stats.record_inference((t_end - t_start) * 1000.0, track.found)
-        if self._out.put(ProcessedFrame(frame, output, track, t_start, t_end, mirror=settings.mirror_output)):
+        processed = ProcessedFrame(
+            frame, output, track, t_start, t_end, mirror=settings.mirror_output, answers=answers
+        )
+        if self._out.put(processed):
             self._stats.count_dropped()
         camera = frame.image  # as captured: the preview mirrors it as it draws (mirror_preview)
         match = self._pose_match(track)
@@ -290,6 +303,13 @@ class InferenceStage(Stage):
         )
         if self._auto_calibration.update(match, t_end) and settings.auto_calibrate:
             self._calibrate()
+
+    def _answered(self, frame: Frame) -> Frame:
+        """The driving frame the engine's newest output answers (``Engine.frames_behind``)."""
+        assert self._engine is not None
+        self._given.append(frame)
+        behind = min(max(int(self._engine.frames_behind), 0), len(self._given) - 1)
+        return self._given[-1 - behind]
 
     def _pose_match(self, track: FaceTrack) -> float:
         if not track.found or self._engine is None or self._avatar is None:

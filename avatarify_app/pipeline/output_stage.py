@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatarify_app.config import LiveSettings
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.outputs.recorder import RecorderSink
@@ -28,6 +27,7 @@ from avatarify_app.pipeline.events import (
 )
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
+from avatarify_app.pipeline.settings import LiveSettings
 from avatarify_app.pipeline.stage import Emit, Stage, as_sentence
 from avatarify_app.pipeline.stats import PipelineStats
 
@@ -224,7 +224,7 @@ class OutputStage(Stage):
         image = cv2.flip(item.output, 1) if item.mirror else item.output
         if self._recorder_waiting:
             self._open_recorder(image)
-        self._write(image, now, latency_ms=(now - item.source.t_capture) * 1000.0)
+        self._write(image, now, latency_ms=(now - item.answered.t_capture) * 1000.0)
         error = self._t_pending - self._t_slot  # when it arrived relative to its slot
         if error < -self._period / 2:
             error += self._period

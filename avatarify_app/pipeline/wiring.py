@@ -7,13 +7,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from avatarify_app.config import LiveSettings
 from avatarify_app.frames import Frame
 from avatarify_app.pipeline.capture_stage import CaptureStage, SourceFactory
 from avatarify_app.pipeline.inference_stage import EngineFactory, InferenceStage, TrackerFactory
 from avatarify_app.pipeline.output_stage import OutputStage, RecorderFactory
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
+from avatarify_app.pipeline.settings import LiveSettings
 from avatarify_app.pipeline.stage import Emit
 from avatarify_app.pipeline.stats import PipelineStats
 

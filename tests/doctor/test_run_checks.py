@@ -12,6 +12,7 @@ import pytest
 
 from avatarify_app.cli import doctor as doctor_cli
 from avatarify_app.diagnostics import Check, Status, devices, doctor, runtime, tracking
+from avatarify_app.engines import catalog
 
 # What a machine without webcam, virtual-camera driver or GPU (CI, this project's machines) reports.
 EXPECTED_NAMES = [
@@ -48,7 +49,10 @@ def test_the_report_is_a_list_of_checks_in_a_fixed_order(real_report: list[Check
     assert all(isinstance(c, Check) and isinstance(c.status, Status) for c in real_report)
     names = [c.name for c in real_report]
     assert names[: len(EXPECTED_NAMES)] == EXPECTED_NAMES
-    assert all(name.startswith("checkpoint") for name in names[len(EXPECTED_NAMES) :])
+    rest = names[len(EXPECTED_NAMES) :]
+    engines = [f"engine {info.name}" for info in catalog.entries()]
+    assert rest[-len(engines) :] == engines, "one line per catalog engine, last"
+    assert all(name.startswith("checkpoint") for name in rest[: -len(engines)])
     assert all(c.detail for c in real_report)
     assert all(c.fix for c in real_report if c.status is not Status.OK), "every finding needs a fix"
 

@@ -11,13 +11,14 @@ import pyvirtualcam
 from PySide6.QtCore import QSettings, QStandardPaths
 from pyvirtualcam import camera as pyvirtualcam_camera
 
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
 from avatarify_app.errors import DeviceError
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice, DeviceCatalog
 from avatarify_app.gui.main_window import MainWindow
 from avatarify_app.gui.settings import SettingsStore
 from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.settings import LiveSettings
 from tests.fakes import VirtualCameraLog, memory_backend
 
 GUI_MEMORY_BACKEND = "avatarify-gui-test-memory"

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QCoreApplication
 
-from avatarify_app.config import LiveSettings
 from avatarify_app.frames import FaceTrack, HeadPose, MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
@@ -22,6 +21,7 @@ from avatarify_app.pipeline.events import (
     StateChanged,
     VirtualCameraChanged,
 )
+from avatarify_app.pipeline.settings import LiveSettings
 
 
 def _frames(index: int) -> FramesReady:

@@ -7,10 +7,11 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QWidget
 
-from avatarify_app.config import LiveSettings
+from avatarify_app.engines import FommChoice, MeshChoice
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.main_window import MINIMUM_SIZE
 from avatarify_app.gui.widgets import ElidedLabel
+from avatarify_app.pipeline.settings import LiveSettings
 
 LONG_CHECKPOINT = "vox-adv-cpk-a-very-long-checkpoint-name-from-a-download-folder.pth.tar"
 
@@ -36,10 +37,8 @@ def _clipped(panel: QWidget, content: QWidget) -> list[str]:
 @pytest.mark.parametrize("engine", ["mesh", "fomm"])
 @pytest.mark.parametrize("size", ["minimum", "1280x720"])
 def test_nothing_in_the_side_panel_is_cut(qtbot, make_window, live_settings: LiveSettings, engine, size):
-    checkpoint = Path("/downloads") / LONG_CHECKPOINT if engine == "fomm" else None
-    window = make_window(
-        dataclasses.replace(live_settings, engine=engine, checkpoint=checkpoint), start=False
-    )
+    choice = FommChoice(checkpoint=Path("/downloads") / LONG_CHECKPOINT) if engine == "fomm" else MeshChoice()
+    window = make_window(dataclasses.replace(live_settings, engine=choice), start=False)
     window.show_message(
         UserMessage(MessageLevel.WARNING, "A long warning that goes on and on. " * 6, key="test")
     )

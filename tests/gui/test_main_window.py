@@ -17,8 +17,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFileDialog
 
 from avatarify_app.avatars import bundled_avatars
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
-from avatarify_app.engines import create_engine
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
+from avatarify_app.engines import FommChoice, MeshChoice, create_engine
 from avatarify_app.frames import HeadPose, MessageLevel, UserMessage
 from avatarify_app.gui.images import rgb_from_qimage
 from avatarify_app.gui.main_window import MINIMUM_SIZE
@@ -29,6 +29,7 @@ from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.controller import NO_CAMERA_TEXT
 from avatarify_app.pipeline.events import Calibrated, FramesReady, Metrics
+from avatarify_app.pipeline.settings import LiveSettings
 from tests.fakes import VirtualCameraLog
 from tests.gui.conftest import GUI_MEMORY_BACKEND, StubDevices, wait_for_frames
 from tests.mp4check import assert_regular_mp4
@@ -58,9 +59,9 @@ def test_window_opens_and_frames_flow(qtbot, make_window) -> None:
 def test_the_camera_pane_shows_frames_while_the_engine_loads(qtbot, make_window) -> None:
     loaded = threading.Event()
 
-    def slow_engine(name, options, checkpoint):  # as fomm: minutes of loading on a first run
+    def slow_engine(choice, options):  # as fomm: minutes of loading on a first run
         assert loaded.wait(60)
-        return create_engine(name, options, checkpoint=checkpoint)
+        return create_engine(choice, options)
 
     window = make_window(engine_factory=slow_engine)
     try:
@@ -355,7 +356,7 @@ def test_engine_load_failure_shows_progress_then_the_error(
     assert window.banner.text == posted.args[0].text
     assert not panel.loading
     assert panel.engine_combo.currentData() == "mesh"
-    assert window.controller.settings.engine == "mesh"
+    assert window.controller.settings.engine == MeshChoice()
     wait_for_frames(qtbot, window)
 
 
@@ -427,7 +428,7 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     import yaml
 
     from avatarify_app.engines.fomm.config import FommConfig, build_models
-    from avatarify_app.pipeline import engine_setup
+    from avatarify_app.modelstore import fomm as fomm_store
     from tests.engines.fomm.fomm_helpers import save_original_layout, tiny_config_dict
 
     config = tmp_path / "tiny.yaml"
@@ -435,7 +436,7 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     checkpoint = save_original_layout(
         tmp_path / "tiny-vox.pth.tar", *build_models(FommConfig.from_yaml(config))
     )
-    monkeypatch.setattr(engine_setup, "fomm_files", lambda path, _config: (path, config))
+    monkeypatch.setattr(fomm_store, "fomm_files", lambda path, _config: (path, config))
     monkeypatch.setenv("AVATARIFY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
     window = make_window()
@@ -444,16 +445,21 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     panel = window.source_panel
     qtbot.waitUntil(lambda: not panel.loading, timeout=15_000)
     assert not panel.quality_combo.isEnabled(), "speed / quality is a fomm choice"
+    assert not panel.checkpoint_button.isEnabled(), "the mesh engine needs no file"
     with qtbot.waitSignal(window.bridge.engine_changed, timeout=60_000) as changed:
-        qtbot.mouseClick(panel.checkpoint_button, Qt.MouseButton.LeftButton)
+        # Choosing fomm, which has no checkpoint yet, asks for one.
+        panel.engine_combo.setCurrentIndex(panel.engine_combo.findData("fomm"))
+        panel.engine_combo.activated.emit(panel.engine_combo.currentIndex())
         assert panel.loading
         assert not panel.engine_combo.isEnabled()
-    assert changed.args == ["fomm", "CPU, OpenVINO fp32"]  # this project's CPUs have no native bf16
+    choice, device = changed.args
+    assert choice == FommChoice(checkpoint=checkpoint)
+    assert device.startswith("CPU, OpenVINO "), "auto picks what this CPU does best: any precision"
     assert any("Preparing the model for this computer" in m.text for m in messages if m.key == "engine")
-    assert panel.device_label.text() == "FOMM on CPU, OpenVINO fp32"
+    assert panel.device_label.text() == f"FOMM on {device}"
     assert panel.engine_combo.currentData() == "fomm"
     assert panel.checkpoint_button.text() == "tiny-vox.pth.tar"
-    assert window.controller.settings.checkpoint == checkpoint
+    assert window.controller.settings.engine == choice
     assert panel.quality_combo.isEnabled()
     assert panel.quality_combo.currentData() == "auto"
     wait_for_frames(qtbot, window, count=2)
@@ -461,9 +467,10 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
         panel.quality_combo.setCurrentIndex(panel.quality_combo.findData("fp32"))
         panel.quality_combo.activated.emit(panel.quality_combo.currentIndex())
         assert panel.loading
-    assert changed.args == ["fomm", "CPU, OpenVINO fp32"]
-    assert window.controller.settings.precision == "fp32"
+    assert changed.args == [FommChoice(checkpoint=checkpoint, precision="fp32"), "CPU, OpenVINO fp32"]
+    assert window.controller.settings.engine.precision == "fp32"
     assert not panel.loading
+    assert panel.checkpoint_button.isEnabled()
     wait_for_frames(qtbot, window, count=2)
 
 

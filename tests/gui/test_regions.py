@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from avatarify_app.config import LiveSettings
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.gui.settings import SettingsStore
+from avatarify_app.pipeline.settings import LiveSettings
 from tests.gui.conftest import wait_for_frames
 
 

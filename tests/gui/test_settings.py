@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QByteArray, QSettings
 
-from avatarify_app.config import STRENGTH_RANGE, LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.config import STRENGTH_RANGE, SourceSpec, VirtualCameraSettings
+from avatarify_app.engines import FommChoice, MeshChoice
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.gui.settings import SettingsStore
+from avatarify_app.pipeline.settings import LiveSettings
 
 
 def test_round_trip(store: SettingsStore, settings_file: Path, driving_video: Path, media_dir: Path) -> None:
@@ -20,8 +22,7 @@ def test_round_trip(store: SettingsStore, settings_file: Path, driving_video: Pa
     saved = LiveSettings(
         source=SourceSpec(kind="video", path=driving_video),
         avatar=media_dir / "avatar_mona_lisa.jpg",
-        engine="fomm",
-        checkpoint=checkpoint,
+        engine=FommChoice(checkpoint=checkpoint, precision="int8"),
         engine_options=EngineOptions(strength=1.4),
         virtual_camera=VirtualCameraSettings(enabled=False),
         mirror_preview=False,
@@ -75,7 +76,7 @@ def test_an_ini_file_is_read_typed(tmp_path: Path) -> None:
         "[virtual_camera]\nenabled=false\n",
     )
     assert loaded.source.camera == 2
-    assert loaded.engine == "fomm"
+    assert loaded.engine == FommChoice()
     assert loaded.engine_options.strength == 1.4  # exactly: not through a 32-bit float
     assert (loaded.engine_options.eyes, loaded.engine_options.mouth) == (0.25, 2.0)
     assert (loaded.mirror_preview, loaded.mirror_output) == (False, True)
@@ -111,3 +112,46 @@ def test_missing_keys_keep_the_defaults(tmp_path: Path) -> None:
     defaults = LiveSettings(mirror_preview=False, mirror_output=True, microphone="USB microphone")
     loaded = _read_ini(tmp_path / "partial.ini", "[view]\nmirror_output=false\n", defaults)
     assert loaded == dataclasses.replace(defaults, mirror_output=False)
+
+
+def test_settings_of_the_previous_version_still_load(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "vox-adv-cpk.pth.tar"
+    checkpoint.write_bytes(b"weights")
+    text = f"[engine]\nname=fomm\ncheckpoint={checkpoint}\nprecision=int8\nstrength=0.5\n"
+    loaded = _read_ini(tmp_path / "old.ini", text)
+    assert loaded.engine == FommChoice(checkpoint=checkpoint, precision="int8")
+    assert loaded.engine_options.strength == 0.5
+
+
+def test_a_saved_choice_is_stored_per_engine_and_replaces_the_old_keys(tmp_path: Path) -> None:
+    path = tmp_path / "settings.ini"
+    checkpoint = tmp_path / "vox.pth.tar"
+    checkpoint.write_bytes(b"weights")
+    path.write_text(f"[engine]\nname=fomm\ncheckpoint={checkpoint}\n", encoding="utf-8")
+    store = SettingsStore(QSettings(str(path), QSettings.Format.IniFormat))
+    store.save(LiveSettings(engine=FommChoice(checkpoint=checkpoint, backend="openvino")))
+    text = path.read_text(encoding="utf-8")
+    assert "fomm\\checkpoint=" in text
+    assert "fomm\\backend=openvino" in text
+    assert "\ncheckpoint=" not in text, "the previous version's key is gone"
+    again = SettingsStore(QSettings(str(path), QSettings.Format.IniFormat)).load()
+    assert again.engine == FommChoice(checkpoint=checkpoint, backend="openvino")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("name=fomm\nfomm\\checkpoint=/nowhere/vox.pth.tar", "/nowhere/vox.pth.tar no longer exists"),
+        ("name=fomm\nfomm\\precision=fp64", "'fp64' is not one of auto, fp32"),
+        ("name=no-such-engine", "unknown engine 'no-such-engine'"),
+    ],
+)
+def test_a_saved_engine_that_cannot_be_used_gives_the_default_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str, why: str
+) -> None:
+    loaded = _read_ini(tmp_path / "bad.ini", f"[engine]\n{text}\n")
+    assert loaded.engine == MeshChoice()
+    lines = [r.getMessage() for r in caplog.records if "saved engine" in r.getMessage()]
+    assert len(lines) == 1
+    assert why in lines[0]
+    assert "using the mesh engine" in lines[0]

@@ -17,9 +17,10 @@ import pytest
 import pyvirtualcam
 from pyvirtualcam import camera as pyvirtualcam_camera
 
-from avatarify_app.config import LiveSettings, SourceSpec, VirtualCameraSettings
+from avatarify_app.config import SourceSpec, VirtualCameraSettings
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.settings import LiveSettings
 from tests.fakes import EventLog, StillEngine, VirtualCameraLog, memory_backend
 
 MEMORY_BACKEND = "avatarify-test-memory"
@@ -78,9 +79,9 @@ def still_engines() -> list[StillEngine]:
 
 @pytest.fixture
 def still_engine_factory(still_engines: list[StillEngine]):
-    """An ``engine_factory`` seam that builds a ``StillEngine`` whatever the engine name."""
+    """An ``engine_factory`` seam that builds a ``StillEngine`` whatever the engine choice."""
 
-    def build(name, options, checkpoint):
+    def build(choice, options):
         engine = StillEngine(options)
         still_engines.append(engine)
         return engine

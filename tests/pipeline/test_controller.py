@@ -14,6 +14,7 @@ import pyvirtualcam
 
 from avatarify_app.capture import create_source
 from avatarify_app.config import SourceSpec, VirtualCameraSettings
+from avatarify_app.engines import FommChoice, MeshChoice
 from avatarify_app.engines.base import EngineOptions
 from avatarify_app.errors import CheckpointError
 from avatarify_app.frames import MessageLevel
@@ -87,7 +88,7 @@ def test_the_camera_shows_while_a_slow_engine_loads(
 ) -> None:
     loaded = threading.Event()
 
-    def slow_engine(name, options, checkpoint):  # as fomm: minutes of loading on a first run
+    def slow_engine(choice, options):  # as fomm: minutes of loading on a first run
         assert loaded.wait(60)
         return StillEngine(options)
 
@@ -255,22 +256,22 @@ def test_new_avatar_array_is_used(
 def test_failed_engine_switch_keeps_the_old_engine(
     events: EventLog, controller_factory, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
 ) -> None:
-    def engines(name, options, checkpoint):
-        if name == "fomm":
-            raise CheckpointError(f"{checkpoint}: no such checkpoint file")
+    def engines(choice, options):
+        if isinstance(choice, FommChoice):
+            raise CheckpointError(f"{choice.checkpoint}: no such checkpoint file")
         return StillEngine(options)
 
     controller = controller_factory(_settings(driving_video, media_dir), engine_factory=engines)
     controller.start()
     events.wait_for(lambda e: isinstance(e, EngineChanged))
-    controller.set_engine("fomm", Path("/nowhere/vox.pth.tar"))
+    controller.set_engine(FommChoice(checkpoint=Path("/nowhere/vox.pth.tar")))
     error = events.wait_for(_message(MessageLevel.ERROR, "engine"))
     seen = len(events.of(FramesReady))
     events.wait_for(lambda e: isinstance(e, FramesReady), count=seen + 3)
     controller.stop()
 
     assert error.message.text == "/nowhere/vox.pth.tar: no such checkpoint file."
-    assert controller.settings.engine == "mesh"
+    assert controller.settings.engine == MeshChoice()
     assert len(events.of(EngineChanged)) == 1
 
 
@@ -334,7 +335,7 @@ def test_commands_while_stopped_change_the_settings(
     controller.subscribe(events.append)
     controller.set_mirror(preview=False)
     controller.set_strength(1.5)
-    controller.set_engine("fomm", Path("vox.pth.tar"))
+    controller.set_engine(FommChoice(checkpoint=Path("vox.pth.tar")))
     controller.set_avatar(media_dir / "avatar_raphael_la_velata.jpg")
     controller.calibrate()
     controller.start_recording(Path("x.mp4"))
@@ -343,7 +344,9 @@ def test_commands_while_stopped_change_the_settings(
     settings = controller.settings
     assert not settings.mirror_preview
     assert settings.engine_options.strength == 1.5
-    assert (settings.engine, settings.checkpoint) == ("fomm", Path("vox.pth.tar"))
+    assert settings.engine == FommChoice(checkpoint=Path("vox.pth.tar"))
+    assert controller.choice_for("mesh") == MeshChoice()
+    assert controller.choice_for("fomm") == settings.engine
     assert settings.avatar == media_dir / "avatar_raphael_la_velata.jpg"
     assert events.messages() == [
         "warning: Start live mode before calibrating.",
@@ -356,7 +359,7 @@ def test_real_mesh_engine_animates_the_clip_live(
     events: EventLog, vcam_log: VirtualCameraLog, driving_video: Path, media_dir: Path
 ) -> None:
     settings = _settings(driving_video, media_dir, engine_options=EngineOptions(size=256))
-    controller = Controller(settings)  # the real engine factory: engines.create_engine("mesh")
+    controller = Controller(settings)  # the real engine factory: engines.create_engine(MeshChoice())
     controller.subscribe(events.append)
     controller.start()
     try:
@@ -389,7 +392,7 @@ def test_engine_error_becomes_a_message_and_the_output_stays_alive(
 
     controller = controller_factory(
         _settings(driving_video, media_dir),
-        engine_factory=lambda name, options, checkpoint: FlakyEngine(options),
+        engine_factory=lambda choice, options: FlakyEngine(options),
     )
     controller.start()
     error = events.wait_for(_message(MessageLevel.ERROR, "inference"))
@@ -414,7 +417,7 @@ def test_a_slow_engine_finishes_its_frame_when_stopped_without_a_warning(
 
     controller = controller_factory(
         _settings(driving_video, media_dir),
-        engine_factory=lambda name, options, checkpoint: SlowEngine(options),
+        engine_factory=lambda choice, options: SlowEngine(options),
     )
     controller.start()
     events.wait_for(lambda e: isinstance(e, FramesReady), count=2)  # a frame's time is known

@@ -77,7 +77,7 @@ def test_live_region_change_eases_in_over_a_few_frames(
 ) -> None:
     engines: list[_RecordingEngine] = []
 
-    def factory(name, options, checkpoint):
+    def factory(choice, options):
         engines.append(_RecordingEngine(options))
         return engines[-1]
 

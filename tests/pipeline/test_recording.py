@@ -130,7 +130,7 @@ def test_recordings_have_the_asked_size_whatever_the_engine_gives(
 ) -> None:
     """The engine returns its own frame size (fomm: the model's); the recorder scales it, once."""
 
-    def small_engine(name, options, checkpoint):
+    def small_engine(choice, options):
         return StillEngine(options, native=48)
 
     def no_microphone(device, callback):

@@ -18,36 +18,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avatarify_app.config import FOMM_CPU_SPEED, SourceSpec
+from avatarify_app.config import SourceSpec
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
 from avatarify_app.gui.widgets import videos_folder
 from avatarify_app.pipeline.controller import Controller
+from avatarify_app.pipeline.engine_setup import EngineChoice, EngineInfo, Needs
 from avatarify_app.pipeline.events import PipelineState
 
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
 NO_CAMERA_LABEL = "No camera found"
 TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
-ENGINE_LABELS = {"mesh": "Mesh warp (fast)", "fomm": "FOMM (neural)"}
-ENGINE_TIPS = {
-    "mesh": "Warps the avatar's face mesh: real time on any CPU, no files needed",
-    "fomm": f"First Order Motion Model: needs a checkpoint file (Checkpoint…); {FOMM_CPU_SPEED}",
-}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
-CHECKPOINT_FILTER = "FOMM checkpoints (*.pth.tar *.tar *.pth);;All files (*)"
-# The fomm engine's "Speed / quality" choice: its precision (docs/fomm.md).
-SPEED_QUALITY = {
-    "auto": "Automatic",
-    "fp32": "Best quality (fp32)",
-    "int8": "Fastest (int8, CPU)",
-}
 
 
 class SourcePanel(QGroupBox):
-    """Camera picker (the cameras found, "Demo motion", "Video file…") and engine picker with its
-    checkpoint, the fomm engine's speed / quality choice, what runs ("FOMM on CPU, OpenVINO fp32"),
-    and a busy bar while an engine loads (the first use of a checkpoint prepares the model)."""
+    """Camera picker (the cameras found, "Demo motion", "Video file…") and engine picker, all from the
+    engine catalog (``Controller.engines``): each engine's label and tip, a file button for an engine
+    that needs a checkpoint file or folder, the speed / quality menu of an engine with precisions,
+    what runs ("FOMM on CPU, OpenVINO fp32"), and a busy bar while an engine loads (the first use of
+    a checkpoint prepares the model)."""
 
     def __init__(
         self,
@@ -70,23 +61,15 @@ class SourcePanel(QGroupBox):
         self.camera_combo.setToolTip("The face that drives the avatar")
         self.camera_combo.activated.connect(self._on_camera_activated)
 
+        self._engines = {info.name: info for info in controller.engines()}
         self.engine_combo = _narrow_combo()
-        for name, label in ENGINE_LABELS.items():
-            self.engine_combo.addItem(label, name)
-            self.engine_combo.setItemData(self.engine_combo.count() - 1, ENGINE_TIPS[name], TOOLTIP_ROLE)
+        for info in self._engines.values():
+            self.engine_combo.addItem(info.label, info.name)
+            self.engine_combo.setItemData(self.engine_combo.count() - 1, info.tip, TOOLTIP_ROLE)
         self.engine_combo.activated.connect(self._on_engine_activated)
         self.checkpoint_button = QPushButton("Checkpoint…")
-        self.checkpoint_button.setToolTip(
-            "Choose a FOMM vox checkpoint (vox-adv-cpk.pth.tar or vox-cpk.pth.tar)"
-        )
         self.checkpoint_button.clicked.connect(self.choose_checkpoint)
         self.quality_combo = _narrow_combo()
-        for precision, label in SPEED_QUALITY.items():
-            self.quality_combo.addItem(label, precision)
-        self.quality_combo.setToolTip(
-            "FOMM's precision: Automatic uses what the hardware does natively; int8 is the fastest on a "
-            "CPU, at a small cost in quality. The first use of a choice prepares the model (a minute or two)."
-        )
         self.quality_combo.activated.connect(self._on_quality_activated)
         self.device_label = QLabel("—")
         self.device_label.setWordWrap(True)
@@ -120,8 +103,13 @@ class SourcePanel(QGroupBox):
         """Show the busy bar (an engine is loading) until ``EngineChanged`` or an engine error."""
         self.busy.setVisible(loading)
         self.engine_combo.setEnabled(not loading)
-        self.checkpoint_button.setEnabled(not loading)
-        self.quality_combo.setEnabled(not loading and self._controller.settings.engine == "fomm")
+        self.checkpoint_button.setEnabled(not loading and self._info.needs is not Needs.NOTHING)
+        self.quality_combo.setEnabled(not loading and bool(self._info.precisions))
+
+    @property
+    def _info(self) -> EngineInfo:
+        """The catalog entry of the engine in the settings."""
+        return self._engines[self._controller.settings.engine.name]
 
     def sync(self, *_: object) -> None:
         """Show the controller's current source and engine."""
@@ -138,22 +126,41 @@ class SourcePanel(QGroupBox):
             else:
                 row = self._video_row(source.path)
             self.camera_combo.setCurrentIndex(row)
+        choice, info = settings.engine, self._info
         with QSignalBlocker(self.engine_combo):
-            self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(settings.engine), 0))
+            self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(choice.name), 0))
+        self._sync_quality(info, getattr(choice, "precision", None))
+        checkpoint: Path | None = getattr(choice, "checkpoint", None)
+        self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
+        self.checkpoint_button.setToolTip(str(checkpoint) if checkpoint else self._checkpoint_tip(info))
+        self.checkpoint_button.setEnabled(info.needs is not Needs.NOTHING and not self.loading)
+
+    def _sync_quality(self, info: EngineInfo, precision: str | None) -> None:
+        """The speed / quality menu of ``info``'s engine, showing ``precision``; greyed out for an
+        engine without precisions."""
         with QSignalBlocker(self.quality_combo):
-            row = self.quality_combo.findData(settings.precision)
-            if row < 0:  # a precision from the command line that the picker does not offer
-                self.quality_combo.addItem(settings.precision, settings.precision)
+            self.quality_combo.clear()
+            for value, label in info.precision_labels.items():
+                self.quality_combo.addItem(label, value)
+            row = self.quality_combo.findData(precision)
+            if row < 0 and precision is not None:  # a precision from the command line the menu lacks
+                self.quality_combo.addItem(precision, precision)
                 row = self.quality_combo.count() - 1
             self.quality_combo.setCurrentIndex(row)
-        self.quality_combo.setEnabled(settings.engine == "fomm" and not self.loading)
-        checkpoint = settings.checkpoint
-        self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
-        self.checkpoint_button.setToolTip(
-            str(checkpoint)
-            if checkpoint
-            else "Choose a FOMM vox checkpoint (vox-adv-cpk.pth.tar or vox-cpk.pth.tar)"
+        self.quality_combo.setEnabled(bool(info.precisions) and not self.loading)
+        self.quality_combo.setToolTip(
+            f"{info.short_label}'s precision: Automatic uses what the hardware does natively; the others "
+            "trade quality for speed. The first use of a choice prepares the model (a minute or two)."
+            if info.precisions
+            else f"{info.short_label} has no speed / quality choice"
         )
+
+    @staticmethod
+    def _checkpoint_tip(info: EngineInfo) -> str:
+        if info.needs is Needs.NOTHING:
+            return f"{info.short_label} needs no files"
+        what = "file" if info.needs is Needs.FILE else "folder"
+        return f"Choose the {info.short_label} checkpoint {what}"
 
     def use_source(self, spec: SourceSpec) -> None:
         self._controller.set_source(spec)
@@ -171,11 +178,20 @@ class SourcePanel(QGroupBox):
         else:
             self.sync()
 
-    def choose_checkpoint(self) -> None:
-        """Ask for a FOMM checkpoint and load the fomm engine with it."""
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a FOMM checkpoint", "", CHECKPOINT_FILTER)
+    def choose_checkpoint(self, info: EngineInfo | None = None) -> None:
+        """Ask for the checkpoint file (or folder) of ``info``'s engine (default: the engine in use)
+        and load that engine with it."""
+        info = info or self._info
+        if info.needs is Needs.NOTHING:
+            return
+        title = self._checkpoint_tip(info)
+        if info.needs is Needs.FILE:
+            name, _ = QFileDialog.getOpenFileName(self, title, "", info.file_filter)
+        else:
+            name = QFileDialog.getExistingDirectory(self, title)
         if name:
-            self._load_engine("fomm", Path(name))
+            choice = self._controller.choice_for(info.name)
+            self._load_engine(dataclasses.replace(choice, checkpoint=Path(name)))  # type: ignore[call-arg]
 
     def _on_camera_activated(self, row: int) -> None:
         value = self.camera_combo.itemData(row)
@@ -191,32 +207,33 @@ class SourcePanel(QGroupBox):
 
     def _on_engine_activated(self, row: int) -> None:
         name = self.engine_combo.itemData(row)
-        settings = self._controller.settings
-        if name == settings.engine:
+        if name == self._controller.settings.engine.name:
             return
-        checkpoint = settings.checkpoint
-        if name == "fomm" and checkpoint is None:
-            self.choose_checkpoint()
+        info, choice = self._engines[name], self._controller.choice_for(name)
+        if info.needs is not Needs.NOTHING and getattr(choice, "checkpoint", None) is None:
+            self.choose_checkpoint(info)
             self.sync()  # the combo follows when (and if) the engine has loaded
             return
-        self._load_engine(name, checkpoint if name == "fomm" else None)
+        self._load_engine(choice)
 
     def _on_quality_activated(self, row: int) -> None:
         precision = self.quality_combo.itemData(row)
-        settings = self._controller.settings
-        if precision == settings.precision:
+        choice = self._controller.settings.engine
+        if precision == getattr(choice, "precision", None):
             return
-        if settings.engine == "fomm" and self._controller.state is PipelineState.RUNNING:
-            self.set_loading(True)  # EngineChanged (or an engine error) ends it
-        self._controller.set_engine_runtime(precision=precision)
+        self._load_engine(dataclasses.replace(choice, precision=precision))  # type: ignore[call-arg]
 
-    def _load_engine(self, name: str, checkpoint: Path | None) -> None:
-        self.set_loading(True)
-        self._controller.set_engine(name, checkpoint)
+    def _load_engine(self, choice: EngineChoice) -> None:
+        """Load ``choice``: while live mode runs, the busy bar shows until ``EngineChanged`` (or an
+        engine error); while stopped the settings change at once."""
+        if self._controller.state is PipelineState.RUNNING:
+            self.set_loading(True)
+        self._controller.set_engine(choice)
+        self.sync()
 
-    def _on_engine_changed(self, name: str, device: str) -> None:
+    def _on_engine_changed(self, choice: EngineChoice, device: str) -> None:
         self.set_loading(False)
-        self.device_label.setText(f"{ENGINE_LABELS.get(name, name).split(' (')[0]} on {device}")
+        self.device_label.setText(f"{self._engines[choice.name].short_label} on {device}")
         self.sync()
 
     def _on_message(self, message: UserMessage) -> None:

@@ -7,18 +7,12 @@ import functools
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QWidget
 
-from avatarify_app.config import STRENGTH_RANGE
+from avatarify_app.config import REGIONS, STRENGTH_RANGE
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.pipeline.controller import Controller
 
 OVERLAY_STEP = 0.1  # per Z / C key press
 STRENGTH_MAX = STRENGTH_RANGE[1]
-# Region strengths (EngineOptions): name, what it covers, its on / off key.
-REGIONS = (
-    ("eyes", "lids, brows, gaze", "E"),
-    ("mouth", "lips, jaw, cheeks", "M"),
-    ("head", "position, size, roll", "P"),
-)
 
 
 class ViewPanel(QGroupBox):
@@ -45,15 +39,15 @@ class ViewPanel(QGroupBox):
         self.region_sliders: dict[str, QSlider] = {}
         self.region_labels: dict[str, QLabel] = {}
         self._region_before_off: dict[str, int] = {}  # what E / M / P turn a region back on to
-        for name, parts, key in REGIONS:
+        for region in REGIONS:
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, int(STRENGTH_MAX * 100))
             slider.setToolTip(
-                f"How much of your {name} ({parts}) the avatar copies: 0 = none, 1 = all, 2 = double "
-                f"({key}: off / on)"
+                f"How much of your {region.name} ({region.parts}) the avatar copies: 0 = none, 1 = all, "
+                f"2 = double ({region.key}: off / on)"
             )
-            slider.valueChanged.connect(functools.partial(self._on_region, name))
-            self.region_sliders[name], self.region_labels[name] = slider, QLabel()
+            slider.valueChanged.connect(functools.partial(self._on_region, region.name))
+            self.region_sliders[region.name], self.region_labels[region.name] = slider, QLabel()
         self.landmarks_check = QCheckBox("Face landmarks on the camera")
         self.landmarks_check.toggled.connect(self._on_landmarks)
         self.mirror_preview_check = QCheckBox("Mirror preview (R)")
@@ -69,11 +63,11 @@ class ViewPanel(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Overlay", self.overlay_slider)
         form.addRow("Strength", strength_row)
-        for name, _, key in REGIONS:
+        for region in REGIONS:
             row = QHBoxLayout()
-            row.addWidget(self.region_sliders[name], 1)
-            row.addWidget(self.region_labels[name])
-            form.addRow(f"  {name.capitalize()} ({key})", row)
+            row.addWidget(self.region_sliders[region.name], 1)
+            row.addWidget(self.region_labels[region.name])
+            form.addRow(f"  {region.name.capitalize()} ({region.key})", row)
         form.addRow(self.landmarks_check)
         form.addRow(self.mirror_preview_check)
         form.addRow(self.mirror_output_check)

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatarify_app.engines import create_engine
+from avatarify_app.engines import FommChoice, create_engine
 from avatarify_app.engines.base import EngineOptions, OutputFraming
 from avatarify_app.engines.fomm import FommEngine
 from avatarify_app.errors import CheckpointError, DeviceError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
 from avatarify_app.modelstore import fomm_files
+from avatarify_app.pipeline.engine_setup import open_engine
 from avatarify_app.tracking import detect_face
 
 
@@ -115,9 +116,9 @@ def test_without_a_checkpoint_the_error_says_where_to_put_one(tmp_path, monkeypa
     with pytest.raises(CheckpointError, match=r"FOMM checkpoint .*missing\.pth\.tar not found"):
         fomm_files(tmp_path / "missing.pth.tar", None)
     with pytest.raises(CheckpointError, match=r"FOMM checkpoint .*missing\.pth\.tar not found"):
-        create_engine("fomm", EngineOptions(), checkpoint=tmp_path / "missing.pth.tar")
+        open_engine(FommChoice(checkpoint=tmp_path / "missing.pth.tar"), EngineOptions())
     with pytest.raises(CheckpointError, match="needs a checkpoint"):
-        create_engine("fomm", EngineOptions())
+        create_engine(FommChoice(), EngineOptions())
 
 
 def test_create_engine_and_the_default_checkpoint_place(tmp_path, tiny_checkpoint, tiny_config, monkeypatch):
@@ -128,7 +129,7 @@ def test_create_engine_and_the_default_checkpoint_place(tmp_path, tiny_checkpoin
     checkpoint, config = fomm_files(None, tiny_config)
     assert checkpoint == models / "vox-cpk.pth.tar"
     assert fomm_files(checkpoint, None)[1].name == "vox-256.yaml"
-    engine = create_engine("fomm", EngineOptions(), checkpoint=checkpoint, config=config, backend="torch")
+    engine = create_engine(FommChoice(checkpoint=checkpoint, config=config, backend="torch"), EngineOptions())
     assert isinstance(engine, FommEngine)
     assert engine.name == "fomm"
 

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.engines import EngineOptions, OutputFraming, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, OutputFraming, create_engine
 from avatarify_app.errors import NoFaceError
 from avatarify_app.frames import FaceTrack
 from avatarify_app.tracking import detect_face
@@ -16,7 +16,7 @@ def neutral_track(driving_frames):
 
 @pytest.fixture
 def engine(avatar_mona_lisa, driving_frames, neutral_track):
-    engine = create_engine("mesh", EngineOptions(size=512))
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
     engine.set_avatar(avatar_mona_lisa)
     engine.calibrate(driving_frames[0], neutral_track)
     return engine
@@ -68,7 +68,7 @@ def test_head_shift_and_roll_move_the_avatar_the_same_way(engine, driving_frames
 
 
 def test_background_far_from_the_face_is_unchanged(avatar_mona_lisa, driving_frames, neutral_track):
-    engine = create_engine("mesh", EngineOptions(framing=OutputFraming.FULL))
+    engine = create_engine(MeshChoice(), EngineOptions(framing=OutputFraming.FULL))
     engine.set_avatar(avatar_mona_lisa)
     engine.calibrate(driving_frames[0], neutral_track)
     out = engine.animate(driving_frames[138], detect_face(driving_frames[138]))
@@ -98,7 +98,7 @@ def test_lost_face_keeps_the_last_output(engine, driving_frames):
 
 
 def test_first_face_calibrates_when_not_calibrated(avatar_mona_lisa, driving_frames):
-    engine = create_engine("mesh", EngineOptions(size=256))
+    engine = create_engine(MeshChoice(), EngineOptions(size=256))
     engine.set_avatar(avatar_mona_lisa)
     assert not engine.is_calibrated
     out = engine.animate(driving_frames[75], detect_face(driving_frames[75]))
@@ -108,7 +108,7 @@ def test_first_face_calibrates_when_not_calibrated(avatar_mona_lisa, driving_fra
 
 
 def test_avatar_without_a_face_is_refused():
-    engine = create_engine("mesh")
+    engine = create_engine(MeshChoice())
     with pytest.raises(NoFaceError, match="no face found in the avatar"):
         engine.set_avatar(np.full((300, 300, 3), 128, np.uint8))
 
@@ -122,7 +122,7 @@ def test_calibrating_without_a_face_is_refused(engine):
 def test_other_portraits_open_their_mouths(media_dir, avatar_file, driving_frames, neutral_track):
     from tests.conftest import read_rgb
 
-    engine = create_engine("mesh")
+    engine = create_engine(MeshChoice())
     engine.set_avatar(read_rgb(media_dir / avatar_file))
     engine.calibrate(driving_frames[0], neutral_track)
     driver = detect_face(driving_frames[138])

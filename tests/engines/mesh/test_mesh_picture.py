@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking import landmarks as lm
 from avatarify_app.tracking.face_mesh import track_from_landmarks
@@ -23,7 +23,7 @@ def open_track(driving_frames):
 
 
 def _engine(avatar, driving_frames, neutral_track, strength=1.0):
-    engine = create_engine("mesh", EngineOptions(size=512, strength=strength))
+    engine = create_engine(MeshChoice(), EngineOptions(size=512, strength=strength))
     engine.set_avatar(avatar)
     engine.calibrate(driving_frames[0], neutral_track)
     return engine

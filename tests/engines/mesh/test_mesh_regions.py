@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from avatarify_app.config import DEMO_CLIP
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking import landmarks as lm
 
@@ -49,7 +49,7 @@ def drivers(driving_frames) -> dict[str, tuple[np.ndarray, object]]:
 
 @pytest.fixture(scope="module")
 def mesh(avatar_mona_lisa):
-    engine = create_engine("mesh", EngineOptions(size=256))
+    engine = create_engine(MeshChoice(), EngineOptions(size=256))
     engine.set_avatar(avatar_mona_lisa)
     return engine, detect_face(engine.avatar_canvas)
 

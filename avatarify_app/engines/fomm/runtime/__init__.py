@@ -5,9 +5,15 @@ The torch modules in ``..model`` are the one definition of the model; a runtime 
 ``select.choose_runtime`` picks the backend, device and precision.
 """
 
-from avatarify_app.engines.fomm.runtime.base import BACKENDS, PRECISIONS, AvatarTensors, Motion, Runtime
+from avatarify_app.engines.fomm.runtime.base import AvatarTensors, Motion, Runtime
 from avatarify_app.engines.fomm.runtime.device import ComputeDevice, select_device
-from avatarify_app.engines.fomm.runtime.select import RuntimeChoice, choose_runtime, openvino_devices
+from avatarify_app.engines.fomm.runtime.select import (
+    BACKENDS,
+    PRECISIONS,
+    RuntimeChoice,
+    choose_runtime,
+    openvino_devices,
+)
 
 __all__ = [
     "BACKENDS",

@@ -7,12 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from avatarify_app.engines import FOMM_BACKENDS, FOMM_PRECISIONS
 from avatarify_app.engines.fomm.model.keypoints import Keypoints
 from avatarify_app.engines.fomm.model.motion import relative_motion, scale_motion
-
-BACKENDS = FOMM_BACKENDS
-PRECISIONS = FOMM_PRECISIONS
 
 
 @dataclass(frozen=True, slots=True)
