@@ -84,3 +84,29 @@ def test_no_private_torch_api():
             ):
                 bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} torch.{node.attr}")
     assert not bad, "\n".join(bad)
+
+
+def test_no_engine_is_named_outside_engines_and_the_model_store():
+    """The window, the pipeline and the CLI learn the engines from the catalog: no engine's name
+    stands in their code as a string (docstrings may give examples)."""
+    from avatarify_app.engines.catalog import names
+
+    engines = set(names())
+    bad = []
+    for folder in ("gui", "pipeline", "cli"):
+        for path in (PACKAGE / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and id(node) not in docstrings and node.value in engines:
+                    bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value!r}")
+                if isinstance(node, ast.Name | ast.Attribute) and "FOMM_" in ast.unparse(node):
+                    bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {ast.unparse(node)}")
+    assert not bad, "engine names outside engines/: " + ", ".join(bad)

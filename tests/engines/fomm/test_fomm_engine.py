@@ -78,32 +78,12 @@ def test_full_framing_keeps_the_background_still(
     assert np.array_equal(out[-40:], avatar_mona_lisa[-40:]), "pixels far from the face changed"
 
 
-def test_lost_face_gives_the_last_output_or_the_avatar_at_rest(
-    tiny_checkpoint, tiny_config, avatar_mona_lisa, driving_frames, driving_tracks
-):
-    engine = _engine(tiny_checkpoint, tiny_config, size=64)
-    engine.set_avatar(avatar_mona_lisa)
-    gray = np.full((480, 480, 3), 128, np.uint8)
-    rest = engine.animate(gray, FaceTrack.missing())
-    assert rest.shape == (64, 64, 3)
-    assert not engine.is_calibrated
-    last = engine.animate(driving_frames[75], driving_tracks[75])
-    assert np.array_equal(engine.animate(gray, FaceTrack.missing()), last)
-
-
 def test_avatar_without_a_face(tiny_checkpoint, tiny_config):
     engine = _engine(tiny_checkpoint, tiny_config)
     with pytest.raises(NoFaceError, match="no face found in the avatar image: choose a portrait"):
         engine.set_avatar(np.full((256, 256, 3), 128, np.uint8))
     with pytest.raises(InputError, match=r"the avatar must be an RGB uint8 image \(H, W, 3\), got float64"):
         engine.set_avatar(np.zeros((64, 64, 3)))
-
-
-def test_calibrating_without_a_face(tiny_checkpoint, tiny_config, avatar_mona_lisa):
-    engine = _engine(tiny_checkpoint, tiny_config)
-    engine.set_avatar(avatar_mona_lisa)
-    with pytest.raises(NoFaceError, match="no face in the driving frame"):
-        engine.calibrate(np.zeros((64, 64, 3), np.uint8), FaceTrack.missing())
 
 
 def test_without_a_checkpoint_the_error_says_where_to_put_one(tmp_path, monkeypatch):

@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 
 from avatarify_app.engines import EngineOptions, MeshChoice, OutputFraming, create_engine
-from avatarify_app.errors import NoFaceError
-from avatarify_app.frames import FaceTrack
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
 
@@ -90,13 +88,6 @@ def test_strength_scales_expressions_only(engine, driving_frames):
     assert mouth_opening(detect_face(still).landmarks) < 0.03
 
 
-def test_lost_face_keeps_the_last_output(engine, driving_frames):
-    driver = detect_face(driving_frames[138])
-    last = engine.animate(driving_frames[138], driver)
-    gray = np.full_like(driving_frames[0], 128)
-    assert np.array_equal(engine.animate(gray, FaceTrack.missing()), last)
-
-
 def test_first_face_calibrates_when_not_calibrated(avatar_mona_lisa, driving_frames):
     engine = create_engine(MeshChoice(), EngineOptions(size=256))
     engine.set_avatar(avatar_mona_lisa)
@@ -105,17 +96,6 @@ def test_first_face_calibrates_when_not_calibrated(avatar_mona_lisa, driving_fra
     assert engine.is_calibrated
     assert out.shape == (256, 256, 3)
     assert np.array_equal(out, engine.avatar_canvas)
-
-
-def test_avatar_without_a_face_is_refused():
-    engine = create_engine(MeshChoice())
-    with pytest.raises(NoFaceError, match="no face found in the avatar"):
-        engine.set_avatar(np.full((300, 300, 3), 128, np.uint8))
-
-
-def test_calibrating_without_a_face_is_refused(engine):
-    with pytest.raises(NoFaceError, match="look into the camera"):
-        engine.calibrate(np.zeros((10, 10, 3), np.uint8), FaceTrack.missing())
 
 
 @pytest.mark.parametrize("avatar_file", ["avatar_astronaut_nasa.png", "avatar_raphael_la_velata.jpg"])
