@@ -26,6 +26,8 @@ from pathlib import Path
 
 import cv2
 
+from avatarify_app.engines import catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The default avatar, as a first run shows it (the demo motion is the astronaut portrait).
 DEFAULT_AVATAR = REPO_ROOT / "avatarify_app" / "resources" / "avatars" / "grace_hopper.jpg"
@@ -39,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1280, help="largest width of the saved PNG, pixels")
     parser.add_argument("--size", default="1280x720", help="window size, WxH or min (default 1280x720)")
     parser.add_argument(
-        "--engine", choices=("mesh", "fomm"), default="mesh", help="the engine chosen in the settings"
+        "--engine",
+        choices=catalog.names(),
+        default=catalog.DEFAULT_ENGINE,
+        help="the engine chosen in the settings",
     )
-    parser.add_argument("--checkpoint", type=Path, help="the fomm checkpoint saved in the settings")
+    parser.add_argument("--checkpoint", type=Path, help="the engine's checkpoint saved in the settings")
     parser.add_argument("--frames", type=int, default=100, help="frames shown before the screenshot")
     args = parser.parse_args(argv)
     if shutil.which("Xvfb") is None:
@@ -102,7 +107,7 @@ def _run_app(display: str, tmp: Path, out: Path, args: argparse.Namespace) -> in
     # The engine as a user's saved choice (fomm without a checkpoint: its message shows too).
     saved = f"[engine]\nname={args.engine}\n"
     if args.checkpoint is not None:
-        saved += f"checkpoint={args.checkpoint.resolve()}\n"
+        saved += f"{args.engine}\\checkpoint={args.checkpoint.resolve()}\n"
     (tmp / "settings.ini").write_text(saved, encoding="utf-8")
     command = [
         sys.executable, "-m", "avatarify_app", "gui",

@@ -142,6 +142,8 @@ class SourcePanel(QGroupBox):
             self.quality_combo.clear()
             for value, label in info.precision_labels.items():
                 self.quality_combo.addItem(label, value)
+            if not info.precisions:
+                self.quality_combo.addItem("—", None)  # a grey dash rather than an empty box
             row = self.quality_combo.findData(precision)
             if row < 0 and precision is not None:  # a precision from the command line the menu lacks
                 self.quality_combo.addItem(precision, precision)
