@@ -29,6 +29,7 @@ import numpy as np
 from av.audio.stream import AudioStream
 
 from avatarify_app.errors import InputError, OutputError
+from avatarify_app.frames import check_rgb
 from avatarify_app.outputs import journal
 
 logger = logging.getLogger(__name__)
@@ -188,11 +189,7 @@ class Mp4Writer:
         """
         self._check_open()
         width, height = self.size
-        if image_rgb_uint8.shape != (height, width, 3) or image_rgb_uint8.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 image of shape {(height, width, 3)}, "
-                f"got {image_rgb_uint8.dtype} {image_rgb_uint8.shape}"
-            )
+        check_rgb(image_rgb_uint8, "video frame", (height, width))
         if t is None:
             t = self._frames_written / self.fps
         pts = max(round(t / VIDEO_TIME_BASE), self._last_video_pts + 1)

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from avatarify_app.errors import OutputError
+from avatarify_app.errors import InputError, OutputError
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.outputs.repair import repair_abandoned
@@ -119,7 +119,7 @@ def test_folder_as_path_raises_output_error(tmp_path: Path) -> None:
 def test_wrong_frame_shape_is_rejected(tmp_path: Path) -> None:
     with (
         Mp4Writer(tmp_path / "x.mp4", size=(64, 48), fps=30) as writer,
-        pytest.raises(ValueError, match="48, 64, 3"),
+        pytest.raises(InputError, match=r"the video frame must be an RGB image of shape \(48, 64, 3\)"),
     ):
         writer.write_video(np.zeros((64, 48, 3), np.uint8))
 

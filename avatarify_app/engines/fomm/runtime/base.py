@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from avatarify_app.engines import FOMM_BACKENDS, FOMM_PRECISIONS
+from avatarify_app.config import FOMM_BACKENDS, FOMM_PRECISIONS
 from avatarify_app.engines.fomm.model.keypoints import Keypoints
 from avatarify_app.engines.fomm.model.motion import relative_motion, scale_motion
 
