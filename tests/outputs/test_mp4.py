@@ -297,6 +297,7 @@ try:
 except OutputError as exc:
     print("stopped:", exc)
     print("kept:", writer.kept_path if writer is not None else None)
+    print("error:", type(exc).__name__, "kept", exc.kept)
 """
 
 
@@ -314,6 +315,7 @@ def test_a_disk_full_before_the_first_frame_leaves_no_file(tmp_path: Path) -> No
     path = tmp_path / "clip.mp4"
     out = _write_with_a_size_limit(path, limit=100)  # not even the header fits
     assert f"stopped: {path}: the file reached the size limit; nothing was written" in out
+    assert "error: DiskFullError kept None" in out
     assert list(tmp_path.iterdir()) == []
 
 
@@ -323,6 +325,7 @@ def test_a_disk_full_mid_way_keeps_a_playable_partial_file_and_names_it(tmp_path
     (partial,) = tmp_path.glob("clip.*.partial.mp4")
     assert f"stopped: {path}: the file reached the size limit; what was written is kept in {partial}" in out
     assert f"kept: {partial}" in out
+    assert f"error: DiskFullError kept {partial}" in out  # the error carries what was kept
     assert not path.exists()
     assert partial.stat().st_size <= 200_000
     assert len(_decode_video_times(partial)) >= 10  # noise: about 8 kB a frame
