@@ -101,3 +101,14 @@ def check_rgb(image: object, what: str, shape: tuple[int, int] | None = None, *,
     h, w = shape if shape is not None else ("H", "W")
     expected = f"({h}, {w}, 3)" + (f" or a grey one of shape ({h}, {w})," if grey else "")
     raise InputError(f"the {what} must be an RGB image of shape {expected} and type uint8; got {found}")
+
+
+def as_sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop, for the status line. A first word that is
+    not a plain word (a file name such as ``me.jpg``) keeps its spelling."""
+    text = text.strip()
+    if not text:
+        return text
+    if text.split()[0].isalpha():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
