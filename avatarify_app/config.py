@@ -19,6 +19,11 @@ import platformdirs
 SourceKind = Literal["camera", "video", "demo"]
 
 APP_NAME = "avatarify"
+# The fomm engine's runtimes and precisions (``engines.fomm.runtime.choose_runtime``), here so that its
+# catalog entry (command lines, settings) can name them without importing torch, and the engine itself
+# without importing the catalog (engines never import a module that names every engine).
+FOMM_BACKENDS = ("auto", "torch", "openvino")
+FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 # One range for expression and region strengths, everywhere (sliders, controller, CLI):
 # 0 = the avatar's neutral state, 1 = as the driver, 2 = double.
 STRENGTH_RANGE = (0.0, 2.0)

@@ -1,7 +1,9 @@
-"""Records that travel between threads and modules. This module imports nothing of ours.
+"""Records that travel between threads and modules, and the check of the image convention. This
+module imports nothing of ours but ``errors``.
 
 Convention: images are RGB uint8 arrays of shape (H, W, 3); pixel coordinates are (x, y) with the
-origin at the top-left pixel's centre; times are seconds from ``time.monotonic()``.
+origin at the top-left pixel's centre; times are seconds from ``time.monotonic()``. ``check_rgb``
+is the one guard for it, at the edges where images come in (engines, tracker, writers, window).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from avatarify_app.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +80,35 @@ class UserMessage:
     level: MessageLevel
     text: str
     key: str = field(default="general")
+
+
+def check_rgb(image: object, what: str, shape: tuple[int, int] | None = None, *, grey: bool = False) -> None:
+    """Raise ``InputError`` unless ``image`` follows the convention: an RGB uint8 array (H, W, 3).
+
+    ``what`` names the image in the message (``"avatar"``: "the avatar must be ..."); ``shape``:
+    the (H, W) it must have, if any; ``grey``: a grey (H, W) uint8 array is accepted too. The
+    message says what was expected and what came: "the avatar must be an RGB image of shape
+    (H, W, 3) and type uint8; got shape (4, 4) and float64".
+    """
+    if isinstance(image, np.ndarray):
+        rgb = image.ndim == 3 and image.shape[2] == 3
+        fits = (rgb or (grey and image.ndim == 2)) and (shape is None or image.shape[:2] == tuple(shape))
+        if fits and image.dtype == np.uint8:
+            return
+        found = f"shape {image.shape} and {image.dtype}"
+    else:
+        found = f"a {type(image).__name__}, not an array"
+    h, w = shape if shape is not None else ("H", "W")
+    expected = f"({h}, {w}, 3)" + (f" or a grey one of shape ({h}, {w})," if grey else "")
+    raise InputError(f"the {what} must be an RGB image of shape {expected} and type uint8; got {found}")
+
+
+def as_sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop, for the status line. A first word that is
+    not a plain word (a file name such as ``me.jpg``) keeps its spelling."""
+    text = text.strip()
+    if not text:
+        return text
+    if text.split()[0].isalpha():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

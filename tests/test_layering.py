@@ -7,6 +7,7 @@ import os
 import pkgutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,18 @@ def test_import_contracts_are_kept():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_engine_package_is_in_the_independence_contract():
+    """An engine never imports another engine: lint-imports checks that for the packages the
+    contract lists, so every engine package must be listed."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (independence,) = [c for c in contracts if c["type"] == "independence"]
+    engines = PACKAGE / "engines"
+    packages = {f"avatarify_app.engines.{p.name}" for p in engines.iterdir() if (p / "__init__.py").is_file()}
+    listed = set(independence["modules"])
+    assert packages <= listed, f"add {sorted(packages - listed)} to the independence contract (pyproject)"
+    assert listed <= packages, f"{sorted(listed - packages)}: in the independence contract, not in engines/"
 
 
 def test_every_module_imports():

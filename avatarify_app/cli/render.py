@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import glob
 import sys
 import time
@@ -20,7 +19,7 @@ from avatarify_app.cli.options import (
 )
 from avatarify_app.cli.stopping import Interrupted
 from avatarify_app.config import OutputFraming
-from avatarify_app.errors import OutputError
+from avatarify_app.errors import DiskFullError, OutputError
 from avatarify_app.pipeline.engine_setup import open_engine
 from avatarify_app.pipeline.rendering import Driving, render_clip
 
@@ -77,16 +76,14 @@ def run(args: argparse.Namespace) -> int:
         where = _left_behind(args.out, started, progress.done)
         print(f"avatarify: render stopped by {exc} {_done(progress.done, driving)}; {where}", file=sys.stderr)
         return 128 + exc.signum
-    except OutputError as exc:
+    except DiskFullError as exc:
         progress.stop()
-        if not _disk_full(exc):
-            raise
         # Said by the render itself: how far it got and what is on disk (the writer's words are
         # about a file it was writing, not about what a render leaves behind).
-        where = _left_behind(args.out, started, progress.done)
         raise OutputError(
-            f"{args.out}: no room left for the output ({_no_room(exc)}); the render stopped "
-            f"{_done(progress.done, driving)}; {where}"
+            f"{args.out}: no room left for the output ({exc.reason}); the render stopped "
+            f"{_done(progress.done, driving)}; {_kept(args.out, exc.kept, progress.done)}",
+            kept=exc.kept,
         ) from exc
     finally:
         engine.close()
@@ -115,37 +112,30 @@ def _done(frames: int, driving: Driving) -> str:
     return f"after {frames} of {driving.length} frames" if frames else "before the first frame"
 
 
-_NO_ROOM = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "over the disk quota",
-    errno.EFBIG: "file size limit",
-}
-
-
-def _disk_full(exc: OutputError) -> bool:
-    cause = exc.__cause__
-    return isinstance(cause, OSError) and cause.errno in _NO_ROOM
-
-
-def _no_room(exc: OutputError) -> str:
-    cause = exc.__cause__
-    return _NO_ROOM[cause.errno] if isinstance(cause, OSError) and cause.errno in _NO_ROOM else "disk full"
-
-
 def _left_behind(out: Path, since: float, frames: int) -> str:
-    """What a render that stopped early left, as the files show it: the writer keeps an incomplete file
-    under a name that says so (or the output's own name), or removes it."""
-    candidates = [out, *sorted(out.parent.glob(f"{glob.escape(out.stem)}*partial*"))]
-    for path in candidates:
+    """What a render stopped by a signal left, as the files show it: the writer keeps an incomplete
+    file under a name that says so (or the output's own name), or removes it. (A write error says it
+    itself: ``OutputError.kept``.)"""
+    kept = None
+    for path in [out, *sorted(out.parent.glob(f"{glob.escape(out.stem)}*partial*"))]:
         try:
             if path.is_file() and path.stat().st_mtime >= since - 1.0:
-                if frames == 0:
-                    return f"{path} holds no frames (delete it)"
-                return f"the frames rendered so far are in {path} (incomplete)"
+                kept = path
+                break
         except OSError:
             continue
-    kept = " (the file that was there is unchanged)" if out.exists() else ""
-    return f"nothing was written to {out}{kept}"
+    return _kept(out, kept, frames)
+
+
+def _kept(out: Path, kept: Path | None, frames: int) -> str:
+    """What a render that stopped early left: ``kept``, the incomplete file the writer kept, or
+    nothing (``out`` is as it was)."""
+    if kept is not None:
+        if frames == 0:
+            return f"{kept} holds no frames (delete it)"
+        return f"the frames rendered so far are in {kept} (incomplete)"
+    unchanged = " (the file that was there is unchanged)" if out.exists() else ""
+    return f"nothing was written to {out}{unchanged}"
 
 
 def _say(text: str) -> None:

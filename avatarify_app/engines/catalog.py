@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from avatarify_app.config import EngineOptions
+from avatarify_app.config import FOMM_BACKENDS, FOMM_PRECISIONS, EngineOptions
 from avatarify_app.engines.base import Engine
 from avatarify_app.errors import InputError
 
@@ -114,10 +114,6 @@ class MeshChoice(EngineChoice):
     """The mesh warp: built from nothing."""
 
     engine: ClassVar[str] = "mesh"
-
-
-FOMM_BACKENDS = ("auto", "torch", "openvino")
-FOMM_PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True, slots=True)

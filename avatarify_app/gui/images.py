@@ -10,17 +10,16 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, check_rgb
 from avatarify_app.pipeline.faces import FACE_CONTOURS
 
 
 def qimage_from_rgb(image: np.ndarray) -> QImage:
     """A QImage that owns a copy of ``image`` (RGB uint8, (H, W, 3) or (H, W) grey).
 
-    Raises ``ValueError`` for any other dtype or shape.
+    Raises ``InputError`` for any other dtype or shape.
     """
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+    check_rgb(image, "picture", grey=True)
     data = np.ascontiguousarray(image)
     h, w = data.shape[:2]
     fmt = QImage.Format.Format_RGB888 if data.ndim == 3 else QImage.Format.Format_Grayscale8

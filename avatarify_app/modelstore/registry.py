@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -15,7 +14,14 @@ from typing import Any
 import yaml
 
 from avatarify_app.config import app_root, user_data_dir
-from avatarify_app.errors import AvatarifyError, InputError, OutputError
+from avatarify_app.errors import (
+    AvatarifyError,
+    DiskFullError,
+    InputError,
+    OutputError,
+    is_no_room,
+    os_error_words,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,28 +33,17 @@ class RegistryError(AvatarifyError):
     """The registry file is missing or malformed, or names no such model."""
 
 
-_REASONS = {
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.EROFS: "the disk is read-only",
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.ENOTDIR: "part of the path is a file, not a folder",
-    errno.EISDIR: "it is a folder",
-    errno.ENOENT: "no such file or folder",
-}
-
-
 def disk_error(doing: str, path: Path, exc: OSError, *, reading: bool = False) -> AvatarifyError:
     """One sentence for an ``OSError`` while ``doing`` something with ``path``: an ``InputError`` when
     ``reading`` the user's file, else an ``OutputError`` that suggests another models folder."""
-    reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    reason = os_error_words(exc)
     if reading:
         return InputError(f"cannot {doing} {path}: {reason}")
-    return OutputError(
+    message = (
         f"cannot {doing} {path}: {reason}; choose a models folder you can write with --models-dir "
         f"or ${MODELS_DIR_ENV}"
     )
+    return DiskFullError(message, reason=reason) if is_no_room(exc) else OutputError(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 
-from avatarify_app.errors import InputError, OutputError
+from avatarify_app.errors import DiskFullError, InputError, OutputError, is_no_room, os_error_words
+from avatarify_app.frames import check_rgb
 from avatarify_app.outputs import journal
 
 logger = logging.getLogger(__name__)
@@ -188,11 +189,7 @@ class Mp4Writer:
         """
         self._check_open()
         width, height = self.size
-        if image_rgb_uint8.shape != (height, width, 3) or image_rgb_uint8.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 image of shape {(height, width, 3)}, "
-                f"got {image_rgb_uint8.dtype} {image_rgb_uint8.shape}"
-            )
+        check_rgb(image_rgb_uint8, "video frame", (height, width))
         if t is None:
             t = self._frames_written / self.fps
         pts = max(round(t / VIDEO_TIME_BASE), self._last_video_pts + 1)
@@ -293,7 +290,8 @@ class Mp4Writer:
                 raise _output_error(self.path, exc, kept=self.kept_path) from exc
             raise OutputError(
                 f"{self.path}: could not finish the file ({exc}); what was written is kept in "
-                f"{self.kept_path}"
+                f"{self.kept_path}",
+                kept=self.kept_path,
             ) from exc
         self.partial_path.unlink(missing_ok=True)
         journal.note_finished(self._note)
@@ -468,15 +466,17 @@ def _create_partial(final: Path) -> Path:
 
 
 def _output_error(path: Path, exc: OSError, kept: Path | None) -> OutputError:
+    """The sentence for an ``OSError`` while writing ``path``, carrying ``kept`` (what was written)."""
     outcome = f"what was written is kept in {kept}" if kept is not None else "nothing was written"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"{path}: the disk is full; {outcome}")
-    if exc.errno == errno.EFBIG:
-        return OutputError(f"{path}: the file reached the size limit; {outcome}")
+    if is_no_room(exc):
+        reason = os_error_words(exc)
+        return DiskFullError(f"{path}: {reason}; {outcome}", kept=kept, reason=reason)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"{path}: not allowed to write here; choose another folder")
+        return OutputError(f"{path}: not allowed to write here; choose another folder", kept=kept)
     if exc.errno == errno.ENOENT:
-        return OutputError(f"{path}: the folder {path.parent} does not exist; choose an existing folder")
+        return OutputError(
+            f"{path}: the folder {path.parent} does not exist; choose an existing folder", kept=kept
+        )
     if exc.errno == errno.EISDIR:
-        return OutputError(f"{path}: is a folder; give a file name ending in .mp4")
-    return OutputError(f"{path}: cannot write the video ({exc.strerror or exc}); {outcome}")
+        return OutputError(f"{path}: is a folder; give a file name ending in .mp4", kept=kept)
+    return OutputError(f"{path}: cannot write the video ({os_error_words(exc)}); {outcome}", kept=kept)

@@ -231,7 +231,10 @@ class RecorderSink:
             writer.abort()
             kept = f"; what was written is kept in {writer.kept_path}" if writer.kept_path else ""
             self._fail(
-                OutputError(f"{self.path}: the recording stopped after an internal error ({exc}){kept}")
+                OutputError(
+                    f"{self.path}: the recording stopped after an internal error ({exc}){kept}",
+                    kept=writer.kept_path,
+                )
             )
         finally:
             done = self._on_done

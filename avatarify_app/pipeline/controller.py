@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +18,9 @@ from avatarify_app.capture import create_source
 from avatarify_app.config import STRENGTH_RANGE, SourceSpec
 from avatarify_app.engines import Engine, EngineChoice, EngineInfo, EngineOptions
 from avatarify_app.frames import MessageLevel, UserMessage
-from avatarify_app.outputs import journal
-from avatarify_app.outputs.microphone import AudioInputFactory, open_microphone
+from avatarify_app.outputs.microphone import AudioInputFactory
 from avatarify_app.outputs.recorder import RecorderSink
-from avatarify_app.outputs.repair import repair_abandoned
+from avatarify_app.outputs.recordings import RecorderFactory, Recordings
 from avatarify_app.pipeline.capture_stage import SetSource, SourceFactory
 from avatarify_app.pipeline.engine_setup import entries, get, open_engine
 from avatarify_app.pipeline.events import (
@@ -31,6 +29,7 @@ from avatarify_app.pipeline.events import (
     Event,
     MessagePosted,
     PipelineState,
+    RecordingChanged,
     SettingsChanged,
     StateChanged,
     VirtualCameraChanged,
@@ -47,7 +46,6 @@ from avatarify_app.pipeline.inference_stage import (
 )
 from avatarify_app.pipeline.output_stage import SetVirtualCamera, StartRecording, StopRecording
 from avatarify_app.pipeline.settings import LiveSettings
-from avatarify_app.pipeline.stage import as_sentence
 from avatarify_app.pipeline.stats import PipelineStats, RunTotals
 from avatarify_app.pipeline.wiring import Factories, Pipeline, build_pipeline
 
@@ -71,6 +69,8 @@ class Controller:
         vcam_backend: pyvirtualcam backend name that overrides ``settings.virtual_camera.backend``.
         audio_input_factory: builds the microphone input for recordings (see
             ``outputs.microphone.AudioInputFactory``); default sounddevice.
+        recorder_factory: builds each recording's sink (``outputs.recordings.RecorderFactory``);
+            default ``RecorderSink`` with ``audio_input_factory``.
         engine_factory: ``(EngineChoice, EngineOptions) -> Engine``; default
             ``engine_setup.open_engine`` (the model store's default files for those the choice leaves
             open, the model preparation's progress as messages).
@@ -94,6 +94,7 @@ class Controller:
         audio_input_factory: AudioInputFactory | None = None,
         engine_factory: EngineFactory | None = None,
         tracker_factory: TrackerFactory | None = None,
+        recorder_factory: RecorderFactory | None = None,
         demo_when_camera_fails: bool = False,
     ) -> None:
         self._settings = settings
@@ -106,22 +107,16 @@ class Controller:
         self._stats: PipelineStats | None = None  # the last run's, kept after stop for totals()
         self._pending_avatar: np.ndarray | None = None  # an array avatar set while stopped
         self._choices: dict[str, EngineChoice] = {}  # the last choice of each engine used before
-        self._recorders: list[RecorderSink] = []  # recordings whose files may still be finishing
-        self._workers: list[threading.Thread] = []  # repairs of recordings cut short
-        audio_input_factory = audio_input_factory or open_microphone
-
-        def make_recorder(path: Path, microphone: str | int | None, on_message) -> RecorderSink:
-            recorder = RecorderSink(
-                path, microphone=microphone, audio_input_factory=audio_input_factory, on_message=on_message
-            )
-            with self._lock:
-                self._recorders = [r for r in self._recorders if not r.wait(0)] + [recorder]
-            return recorder
-
+        self._recordings = Recordings(
+            on_message=lambda message: self._emit(MessagePosted(message)),
+            on_late=self._recording_finished_late,
+            audio_input_factory=audio_input_factory,
+            recorder_factory=recorder_factory,
+        )
         self._factories = Factories(
             source=source_factory or create_source,
             engine=engine_factory or self._create_engine,
-            recorder=make_recorder,
+            recordings=self._recordings,
             tracker=tracker_factory,
             vcam_backend=vcam_backend,
         )
@@ -258,37 +253,17 @@ class Controller:
     def wait_for_saving(self, timeout: float | None = None) -> bool:
         """Wait until every stopped recording's file is finished (and the repairs started by
         ``repair_cut_short`` are done); True when all are."""
-        with self._lock:
-            recorders, workers = list(self._recorders), list(self._workers)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = True
-        for recorder in recorders:
-            done &= recorder.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        for worker in workers:
-            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            done &= not worker.is_alive()
-        return done
+        return self._recordings.wait_for_saving(timeout)
 
     def repair_cut_short(self) -> None:
         """Repair, on a worker thread, the recordings and renders that a crash cut short (see
         ``outputs.repair``); each outcome arrives as a message (key ``"recording"``). Returns at once."""
-        if not journal.abandoned():
-            return
+        self._recordings.repair_cut_short()
 
-        def work() -> None:
-            try:
-                outcomes = repair_abandoned()
-            except Exception:
-                logger.exception("repairing recordings cut short failed")
-                return
-            for outcome in outcomes:
-                level = MessageLevel.WARNING if outcome.error is None else MessageLevel.ERROR
-                self._post(level, as_sentence(outcome.sentence()), key="recording")
-
-        worker = threading.Thread(target=work, name="avatarify-repair")
-        with self._lock:
-            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
+    def _recording_finished_late(self, recorder: RecorderSink, message: UserMessage) -> None:
+        """A recording's file finished after live mode stopped (on the recorder's thread)."""
+        self._emit(RecordingChanged(path=None, elapsed_s=recorder.elapsed_s))
+        self._emit(MessagePosted(message))
 
     # -- commands -----------------------------------------------------------------------------------
     def set_source(self, spec: SourceSpec) -> None:

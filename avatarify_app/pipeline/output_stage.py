@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from avatarify_app.errors import AvatarifyError
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.outputs.recorder import RecorderSink
+from avatarify_app.outputs.recordings import Recordings, outcome
 from avatarify_app.outputs.sink import Sink
 from avatarify_app.outputs.virtual_camera import VirtualCameraError, VirtualCameraSink
 from avatarify_app.pipeline.events import (
@@ -44,8 +44,6 @@ PHASE_GAIN = 0.1
 # Longest wait on the input queue, so commands and metrics are never held up for long (seconds).
 MAX_WAIT_S = 0.05
 
-RecorderFactory = Callable[[Path, "str | int | None", Callable[[UserMessage], None]], RecorderSink]
-
 
 @dataclass(frozen=True, slots=True)
 class SetVirtualCamera:
@@ -63,11 +61,24 @@ class StopRecording:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingFinished:
+    """A recording's file is done (sent from the recorder's thread, through ``Recordings``):
+    ``error_text`` says why it was stopped early, or None."""
+
+    recorder: RecorderSink
+    error_text: str | None = None
+
+
 class OutputStage(Stage):
     """Writes frames to the sinks at a steady ``output_fps``: the newest processed frame when one is
     due, else the last one again. Owns the sinks: a sink that fails is closed and dropped with a
     message; the others and the preview carry on. Emits ``MetricsUpdated`` (and the recording's
-    progress) about once a second."""
+    progress) about once a second.
+
+    Recordings: ``recordings`` makes each recorder and hands each finished file back through
+    ``send`` (``RecordingFinished``), so the outcome is told on this thread, in order with the next
+    recording's start; a file that finishes after this stage ended is reported by ``recordings``."""
 
     def __init__(
         self,
@@ -77,13 +88,13 @@ class OutputStage(Stage):
         stop: threading.Event,
         emit: Emit,
         *,
-        recorder_factory: RecorderFactory,
+        recordings: Recordings,
         vcam_backend: str | None = None,
     ) -> None:
         super().__init__("output", stop, emit)
         self._settings = settings
         self._inp, self._stats = inp, stats
-        self._recorder_factory = recorder_factory
+        self._recordings = recordings
         self._vcam_backend = vcam_backend
         self._period = 1.0 / settings.output_fps
         self._vcam: VirtualCameraSink | None = None
@@ -97,6 +108,7 @@ class OutputStage(Stage):
 
     # -- commands and sinks -------------------------------------------------------------------------
     def _setup(self) -> None:
+        self._recordings.attach(self._hand_back)
         if self._settings.virtual_camera.enabled:
             self._open_vcam()
 
@@ -110,12 +122,14 @@ class OutputStage(Stage):
                 pass
             case StartRecording(path, microphone):
                 self._close_recorder()
-                self._recorder = self._recorder_factory(path, microphone, self._post_message)
+                self._recorder = self._recordings.new(path, microphone, self._post_message)
                 self._recorder_waiting = True
                 if self._last_image is not None:
                     self._open_recorder(self._last_image)
             case StopRecording():
                 self._close_recorder()
+            case RecordingFinished(recorder, error_text):
+                self._recording_finished(recorder, error_text)
             case _:
                 raise TypeError(f"output stage: unknown command {command!r}")
 
@@ -166,8 +180,8 @@ class OutputStage(Stage):
 
     def _close_recorder(self, error_text: str | None = None) -> None:
         """Stop the recording and let the recorder thread finish the file (never waits for it):
-        ``RecordingSaving`` now, then ``RecordingChanged(path=None)`` and a message saying it was
-        saved, or why it stopped early, from the recorder thread once the file is done."""
+        ``RecordingSaving`` now; once the file is done, ``RecordingFinished`` comes back through
+        ``send`` and says it was saved, or why it stopped early."""
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return
@@ -175,20 +189,19 @@ class OutputStage(Stage):
         if waiting:  # never opened: nothing was written
             return
         self._emit(RecordingSaving(path=recorder.path, elapsed_s=recorder.elapsed_s))
-        recorder.close(wait=False, on_done=functools.partial(self._recording_done, error_text=error_text))
+        self._recordings.finish(recorder, error_text)
 
-    def _recording_done(self, recorder: RecorderSink, error_text: str | None) -> None:
-        """The recorder thread finished ``recorder``'s file (or gave up on it)."""
-        if recorder.error is not None:
-            error_text = as_sentence(str(recorder.error))
-        elif error_text is not None and recorder.kept_path is None and recorder.complete:
-            error_text = f"{error_text} What was recorded until then is saved in {recorder.path}."
-        if self._recorder is None:  # no new recording started meanwhile
+    def _hand_back(self, recorder: RecorderSink, error_text: str | None) -> None:
+        """On the recorder's thread: only queues the news for this stage's thread."""
+        self.send(RecordingFinished(recorder, error_text))
+
+    def _recording_finished(self, recorder: RecorderSink, error_text: str | None) -> None:
+        """``recorder``'s file is done (or was given up): "not recording" unless a new recording has
+        started meanwhile, then what became of the file."""
+        if self._recorder is None:
             self._emit(RecordingChanged(path=None, elapsed_s=recorder.elapsed_s))
-        if error_text is not None:
-            self._post(MessageLevel.ERROR, error_text, key="recording")
-        else:
-            self._post(MessageLevel.INFO, f"Saved {recorder.path} ({recorder.elapsed_s:.0f} s).", "recording")
+        message = outcome(recorder, error_text)
+        self._post(message.level, message.text, message.key)
 
     def _sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
@@ -270,4 +283,19 @@ class OutputStage(Stage):
         try:
             self._close_recorder()
         finally:
-            self._close_vcam()
+            try:
+                self._close_vcam()
+            finally:
+                self._recordings.detach(self._hand_back)
+                self._hand_over_finished()
+
+    def _hand_over_finished(self) -> None:
+        """Files whose news reached this stage as it ended: ``recordings`` reports them instead (no
+        more come here once detached)."""
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(command, RecordingFinished):
+                self._recordings.hand_over(command.recorder, command.error_text)

@@ -108,7 +108,8 @@ def render_clip(
     ``neutral_frame``: index of the driving frame taken as the neutral pose; None takes the first frame
     with a face. Frames where the driver's face is lost keep the last good output.
     Raises ``InputError`` when the clip shows no face at all (nothing is written), ``NoFaceError``
-    when the neutral frame shows none, ``OutputError`` when ``out`` cannot be written.
+    when the neutral frame shows none, ``OutputError`` when ``out`` cannot be written
+    (``DiskFullError`` when no room is left; its ``kept`` names the incomplete file that was kept).
     """
     if neutral_frame is not None:
         if not 0 <= neutral_frame < driving.length:

@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable
 
 from avatarify_app.errors import AvatarifyError
-from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.frames import MessageLevel, UserMessage, as_sentence
 from avatarify_app.pipeline.events import Event, MessagePosted
 from avatarify_app.pipeline.queues import QueueClosed
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["Emit", "Stage", "as_sentence"]  # as_sentence lives in frames (outputs use it too)
 
 # The same message is not repeated within this many seconds (a failing loop must not flood the UI).
 MESSAGE_REPEAT_S = 5.0
@@ -125,14 +127,3 @@ class Stage(abc.ABC):
     @abc.abstractmethod
     def _apply(self, command: object) -> None:
         """Apply one command record."""
-
-
-def as_sentence(text: str) -> str:
-    """``text`` with a capital first letter and a full stop, for the status line. A first word that is
-    not a plain word (a file name such as ``me.jpg``) keeps its spelling."""
-    text = text.strip()
-    if not text:
-        return text
-    if text.split()[0].isalpha():
-        text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."

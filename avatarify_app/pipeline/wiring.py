@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 
 from avatarify_app.frames import Frame
+from avatarify_app.outputs.recordings import Recordings
 from avatarify_app.pipeline.capture_stage import CaptureStage, SourceFactory
 from avatarify_app.pipeline.inference_stage import EngineFactory, InferenceStage, TrackerFactory
-from avatarify_app.pipeline.output_stage import OutputStage, RecorderFactory
+from avatarify_app.pipeline.output_stage import OutputStage
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
 from avatarify_app.pipeline.settings import LiveSettings
@@ -28,7 +29,7 @@ class Factories:
 
     source: SourceFactory
     engine: EngineFactory
-    recorder: RecorderFactory
+    recordings: Recordings
     tracker: TrackerFactory | None = None
     vcam_backend: str | None = None
 
@@ -83,6 +84,6 @@ def build_pipeline(settings: LiveSettings, factories: Factories, emit: Emit) -> 
     )  # fmt: skip
     output = OutputStage(
         settings, inp=processed, stats=stats, stop=stop, emit=emit,
-        recorder_factory=factories.recorder, vcam_backend=factories.vcam_backend,
+        recordings=factories.recordings, vcam_backend=factories.vcam_backend,
     )  # fmt: skip
     return Pipeline(capture, inference, output, queues=(frames, processed), stop_event=stop, stats=stats)

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avatarify_app.errors import InputError
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, check_rgb
 from avatarify_app.tracking.one_euro import OneEuroFilter, OneEuroParams
 from avatarify_app.tracking.pose import estimate_pose
 
@@ -64,8 +63,7 @@ class FaceTracker:
 
         A frame without a face returns ``FaceTrack.missing()`` and resets the smoothing.
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        check_rgb(image, "image to track")
         h, w = image.shape[:2]
         if self._quiet_frames:
             with _native_stderr_silenced():

@@ -479,7 +479,8 @@ def test_a_full_disk_mid_render_is_said_truthfully(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("avatarify")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(
-        f"avatarify: {out}: no room left for the output (file size limit); the render stopped after "
+        f"avatarify: {out}: no room left for the output (the file reached the size limit); "
+        "the render stopped after "
     )
     assert "Traceback" not in result.stderr
     assert not out.exists()

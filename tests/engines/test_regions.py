@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.engines.mesh.motion import fit_similarity
 from avatarify_app.engines.regions import (
     EYE_CORE,
     MOUTH_CORE,
@@ -18,7 +17,7 @@ from avatarify_app.engines.regions import (
 )
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking import landmarks as lm
-from avatarify_app.tracking.crop import transform_points
+from avatarify_app.tracking.crop import fit_similarity, transform_points
 
 NOSE_TIP, FOREHEAD, LEFT_TEMPLE = 4, lm.FOREHEAD_TOP, 454
 

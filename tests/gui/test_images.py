@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QImage
 
+from avatarify_app.errors import InputError
 from avatarify_app.gui.images import blend_over, qimage_from_rgb, rgb_from_qimage
 
 
@@ -39,7 +40,7 @@ def test_grey_images_are_accepted() -> None:
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 2, 3), np.float32), np.zeros((2, 2, 4), np.uint8)])
 def test_other_images_are_refused(bad: np.ndarray) -> None:
-    with pytest.raises(ValueError, match="expected an RGB uint8 image"):
+    with pytest.raises(InputError, match="the picture must be an RGB image of shape"):
         qimage_from_rgb(bad)
 
 

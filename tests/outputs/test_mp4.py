@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from avatarify_app.errors import OutputError
+from avatarify_app.errors import InputError, OutputError
 from avatarify_app.outputs import journal
 from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.outputs.repair import repair_abandoned
@@ -119,7 +119,7 @@ def test_folder_as_path_raises_output_error(tmp_path: Path) -> None:
 def test_wrong_frame_shape_is_rejected(tmp_path: Path) -> None:
     with (
         Mp4Writer(tmp_path / "x.mp4", size=(64, 48), fps=30) as writer,
-        pytest.raises(ValueError, match="48, 64, 3"),
+        pytest.raises(InputError, match=r"the video frame must be an RGB image of shape \(48, 64, 3\)"),
     ):
         writer.write_video(np.zeros((64, 48, 3), np.uint8))
 
@@ -297,6 +297,7 @@ try:
 except OutputError as exc:
     print("stopped:", exc)
     print("kept:", writer.kept_path if writer is not None else None)
+    print("error:", type(exc).__name__, "kept", exc.kept)
 """
 
 
@@ -314,6 +315,7 @@ def test_a_disk_full_before_the_first_frame_leaves_no_file(tmp_path: Path) -> No
     path = tmp_path / "clip.mp4"
     out = _write_with_a_size_limit(path, limit=100)  # not even the header fits
     assert f"stopped: {path}: the file reached the size limit; nothing was written" in out
+    assert "error: DiskFullError kept None" in out
     assert list(tmp_path.iterdir()) == []
 
 
@@ -323,6 +325,7 @@ def test_a_disk_full_mid_way_keeps_a_playable_partial_file_and_names_it(tmp_path
     (partial,) = tmp_path.glob("clip.*.partial.mp4")
     assert f"stopped: {path}: the file reached the size limit; what was written is kept in {partial}" in out
     assert f"kept: {partial}" in out
+    assert f"error: DiskFullError kept {partial}" in out  # the error carries what was kept
     assert not path.exists()
     assert partial.stat().st_size <= 200_000
     assert len(_decode_video_times(partial)) >= 10  # noise: about 8 kB a frame

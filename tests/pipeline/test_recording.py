@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av
@@ -14,7 +15,8 @@ import pytest
 
 from avatarify_app.config import VirtualCameraSettings
 from avatarify_app.errors import DeviceError
-from avatarify_app.frames import MessageLevel
+from avatarify_app.frames import MessageLevel, UserMessage
+from avatarify_app.outputs.recorder import RecorderSink
 from avatarify_app.pipeline.events import FramesReady, MessagePosted, RecordingChanged, RecordingSaving
 from tests.fakes import EventLog, StillEngine
 from tests.mp4check import assert_regular_mp4, decoded_audio
@@ -198,6 +200,173 @@ def test_recording_can_run_twice_in_one_session(
 
 def _no_microphone(device, callback):
     raise DeviceError("no microphone")
+
+
+class HeldRecorder(RecorderSink):
+    """A real recorder (real file, real thread) whose finishing the test holds: its thread writes and
+    finishes the whole file, then waits for ``release`` before it says it is done."""
+
+    def __init__(self, path: Path, release: threading.Event, on_message) -> None:
+        super().__init__(path, audio_input_factory=_no_microphone, on_message=on_message)
+        self.release = release
+
+    def close(self, *, wait: bool = True, on_done=None) -> None:
+        def held(recorder: RecorderSink) -> None:
+            assert self.release.wait(timeout=60), "the test never released the recording"
+            on_done(recorder)
+
+        super().close(wait=wait, on_done=held if on_done is not None else None)
+
+
+class HeldRecordings:
+    """The controller's ``recorder_factory``: one ``HeldRecorder`` per path, with its release."""
+
+    def __init__(self) -> None:
+        self.release: dict[Path, threading.Event] = {}
+
+    def __call__(self, path: Path, microphone: str | int | None, on_message) -> RecorderSink:
+        self.release[path] = threading.Event()
+        return HeldRecorder(path, self.release[path], on_message)
+
+
+class ThreadLog:
+    """The recording events and "Saved" messages as (label, thread name), in the order they came."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: object) -> None:
+        match event:
+            case RecordingChanged(path=None):
+                label = "ended"
+            case RecordingChanged(path=path):
+                label = f"recording {path.stem}"
+            case RecordingSaving(path=path):
+                label = f"saving {path.stem}"
+            case MessagePosted(message=UserMessage(text=text)) if text.startswith("Saved "):
+                label = f"saved {Path(text.split()[1]).stem}"
+            case _:
+                return
+        with self._lock:
+            if not self.seen or self.seen[-1][0] != label:  # "recording X" comes once a second
+                self.seen.append((label, threading.current_thread().name))
+
+    def labels(self) -> list[str]:
+        with self._lock:
+            return [label for label, _ in self.seen]
+
+    def thread_of(self, label: str) -> str:
+        with self._lock:
+            return next(thread for seen, thread in self.seen if seen == label)
+
+
+def _is_saved(path: Path):
+    return lambda e: isinstance(e, MessagePosted) and e.message.text.startswith(f"Saved {path} ")
+
+
+def _is_recording(path: Path | None):
+    return lambda e: isinstance(e, RecordingChanged) and e.path == path
+
+
+def test_a_recording_started_while_the_last_is_saving_is_never_reported_ended(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    held, log = HeldRecordings(), ThreadLog()
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    settings = live_settings(driving_video, media_dir, virtual_camera=NO_VCAM)
+    controller = controller_factory(settings, recorder_factory=held)
+    controller.subscribe(log)
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady))
+    controller.start_recording(first)
+    events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path == first and e.elapsed_s >= 0.5)
+    controller.stop_recording()
+    events.wait_for(lambda e: isinstance(e, RecordingSaving) and e.path == first)
+    controller.start_recording(second)  # the first file is still being saved
+    events.wait_for(_is_recording(second))
+    assert not controller.wait_for_saving(timeout=0)
+
+    held.release[first].set()  # the first file is done now, while the second records
+    events.wait_for(_is_saved(first))
+    seen = len([e for e in events.of(RecordingChanged) if e.path == second])
+    events.wait_for(_is_recording(second), count=seen + 1)  # the second recording goes on
+    controller.stop_recording()
+    held.release[second].set()
+    events.wait_for(_is_saved(second))
+    controller.stop()
+
+    assert log.labels() == [
+        "recording first",
+        "saving first",
+        "recording second",
+        "saved first",  # never "ended" while the second records
+        "recording second",
+        "saving second",
+        "ended",
+        "saved second",
+    ]
+    # The recorder thread only hands the news back: the output stage tells it, on its own thread.
+    assert log.thread_of("saved first") == "avatarify-output"
+    assert log.thread_of("ended") == "avatarify-output"
+    assert controller.wait_for_saving(timeout=30)
+    for path in (first, second):
+        assert_regular_mp4(path, fps=30)
+
+
+def test_a_file_finished_after_live_mode_stopped_is_still_reported(
+    controller_factory, events: EventLog, driving_video: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    held, log = HeldRecordings(), ThreadLog()
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    settings = live_settings(driving_video, media_dir, virtual_camera=NO_VCAM)
+    controller = controller_factory(settings, recorder_factory=held)
+    controller.subscribe(log)
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady))
+    controller.start_recording(first)
+    events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path == first and e.elapsed_s >= 0.5)
+    controller.stop(wait_for_saving=False)  # stops the recording; its file is still being saved
+    assert not controller.wait_for_saving(timeout=0)
+
+    held.release[first].set()  # no output stage left to tell: the recordings' owner reports it
+    assert controller.wait_for_saving(timeout=30)
+    assert log.labels() == ["recording first", "saving first", "ended", "saved first"]
+    assert log.thread_of("saved first") == "avatarify-recorder"
+    assert_regular_mp4(first, fps=30)
+
+    # A file that finishes during the next run is told by that run's output stage, in its order.
+    frames = len(events.of(FramesReady))
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=frames + 1)
+    controller.start_recording(second)
+    events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path == second and e.elapsed_s >= 0.5)
+    controller.stop(wait_for_saving=False)
+    third = tmp_path / "third.mp4"
+    controller.start()
+    events.wait_for(lambda e: isinstance(e, FramesReady), count=len(events.of(FramesReady)) + 1)
+    controller.start_recording(third)
+    events.wait_for(_is_recording(third))
+    held.release[second].set()
+    events.wait_for(_is_saved(second))
+    seen = len([e for e in events.of(RecordingChanged) if e.path == third])
+    events.wait_for(_is_recording(third), count=seen + 1)  # the third recording goes on
+    controller.stop_recording()
+    held.release[third].set()
+    events.wait_for(_is_saved(third))
+    controller.stop()
+
+    assert log.labels()[4:] == [
+        "recording second",
+        "saving second",
+        "recording third",
+        "saved second",  # reported by the new run's stage: the third recording is not "ended"
+        "recording third",
+        "saving third",
+        "ended",
+        "saved third",
+    ]
+    assert log.thread_of("saved second") == "avatarify-output"
 
 
 def test_killed_live_recording_leaves_a_playable_file_repaired_at_the_next_start(

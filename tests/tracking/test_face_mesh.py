@@ -25,7 +25,7 @@ def test_no_face_is_a_result_not_an_exception():
 
 
 def test_wrong_image_type_is_refused():
-    with pytest.raises(InputError, match="RGB uint8"):
+    with pytest.raises(InputError, match="the image to track must be an RGB image"):
         detect_face(np.zeros((10, 10), np.float32))
 
 

@@ -19,7 +19,7 @@ from avatarify_app.engines.fomm.model.motion import movement_scale
 from avatarify_app.engines.fomm.regions import KeypointRegions
 from avatarify_app.engines.fomm.runtime import AvatarTensors, Motion, Runtime, choose_runtime, select_device
 from avatarify_app.errors import CheckpointError, InputError, NoFaceError
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, check_rgb
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back
 from avatarify_app.tracking.landmarks import RIGID
@@ -129,7 +129,7 @@ class FommEngine(Engine):
     # -- Engine interface ------------------------------------------------------------------------
 
     def set_avatar(self, image: np.ndarray) -> None:
-        _check_image(image, "avatar")
+        check_rgb(image, "avatar")
         track = detect_face(image)
         if not track.found or track.box is None:
             raise NoFaceError(
@@ -147,7 +147,7 @@ class FommEngine(Engine):
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
         if not track.found or track.box is None:
             raise NoFaceError("no face in the driving frame: look at the camera, then calibrate again")
-        _check_image(image, "driving frame")
+        check_rgb(image, "driving frame")
         self._anchor = _make_anchor(track)
         crop = self._driver_crop(image, track)
         self._kp_initial = self._runtime.keypoints(self._tensor(crop.image))
@@ -165,7 +165,7 @@ class FommEngine(Engine):
         if self._motion is None:
             self.calibrate(image, track)
         assert self._motion is not None  # calibrate sets it or raises
-        _check_image(image, "driving frame")
+        check_rgb(image, "driving frame")
         crop = self._driver_crop(image, track)
         strength: float | torch.Tensor = float(self.strength)
         if self._regions is not None and track.landmarks is not None:
@@ -275,14 +275,6 @@ def _build_runtime(
     from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
 
     return TorchRuntime(kp_detector, generator, compute, choice.precision)
-
-
-def _check_image(image: np.ndarray, what: str) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        raise InputError(
-            f"the {what} must be an RGB uint8 image (H, W, 3), got {getattr(image, 'dtype', '?')} {shape}"
-        )
 
 
 def _to_image(prediction: torch.Tensor) -> np.ndarray:

@@ -20,9 +20,8 @@ import torch
 
 from avatarify_app.engines.fomm.model.keypoints import Keypoints
 from avatarify_app.engines.fomm.model.motion import scale_motion
-from avatarify_app.engines.mesh.motion import fit_similarity
 from avatarify_app.engines.regions import expression_gains, partial_similarity, region_weights
-from avatarify_app.tracking.crop import FaceCrop, invert_affine, transform_points
+from avatarify_app.tracking.crop import FaceCrop, fit_similarity, invert_affine, transform_points
 from avatarify_app.tracking.landmarks import RIGID
 
 logger = logging.getLogger(__name__)

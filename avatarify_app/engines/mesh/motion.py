@@ -11,23 +11,9 @@ import numpy as np
 
 from avatarify_app.engines.regions import expression_gains, partial_similarity, region_weights
 from avatarify_app.tracking import landmarks as lm
-from avatarify_app.tracking.crop import invert_affine, transform_points
+from avatarify_app.tracking.crop import fit_similarity, invert_affine, transform_points
 
 _RIGID = list(lm.RIGID)
-
-
-def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (scale, rotation, translation) taking (N, 2) ``src`` onto ``dst``.
-
-    Returns the 2x3 ``dst_from_src``. Solved in closed form with complex numbers: a = s * e^(i theta).
-    """
-    s = src[:, 0].astype(np.float64) + 1j * src[:, 1]
-    d = dst[:, 0].astype(np.float64) + 1j * dst[:, 1]
-    s_mean, d_mean = s.mean(), d.mean()
-    sc, dc = s - s_mean, d - d_mean
-    a = np.vdot(sc, dc) / max(np.vdot(sc, sc).real, 1e-12)
-    t = d_mean - a * s_mean
-    return np.array([[a.real, -a.imag, t.real], [a.imag, a.real, t.imag]])
 
 
 @dataclass(frozen=True, slots=True)

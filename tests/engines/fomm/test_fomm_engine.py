@@ -82,7 +82,7 @@ def test_avatar_without_a_face(tiny_checkpoint, tiny_config):
     engine = _engine(tiny_checkpoint, tiny_config)
     with pytest.raises(NoFaceError, match="no face found in the avatar image: choose a portrait"):
         engine.set_avatar(np.full((256, 256, 3), 128, np.uint8))
-    with pytest.raises(InputError, match=r"the avatar must be an RGB uint8 image \(H, W, 3\), got float64"):
+    with pytest.raises(InputError, match=r"the avatar must be .* uint8; got shape \(64, 64, 3\) and float64"):
         engine.set_avatar(np.zeros((64, 64, 3)))
 
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-# The names a command line or the settings may give, kept torch-free in the catalog.
-from avatarify_app.engines.catalog import FOMM_BACKENDS as BACKENDS
-from avatarify_app.engines.catalog import FOMM_PRECISIONS as PRECISIONS
+from avatarify_app.config import FOMM_BACKENDS as BACKENDS
+from avatarify_app.config import FOMM_PRECISIONS as PRECISIONS
 from avatarify_app.engines.fomm.runtime.device import mps_available
 from avatarify_app.engines.fomm.runtime.ov import import_openvino
 from avatarify_app.errors import DeviceError, InputError
