@@ -12,6 +12,7 @@ from avatarify_app.engines.mesh.features import (
     keep_irises_in_eyes,
     paint_closed_eyelids,
     paint_mouth_cavity,
+    upper_lip_cover,
 )
 from avatarify_app.engines.mesh.folds import FoldGuard, relax_rest
 from avatarify_app.engines.mesh.motion import MotionTransfer
@@ -55,6 +56,7 @@ class MeshEngine(Engine):
         self._mesh: Mesh | None = None
         self._src_vertices: np.ndarray | None = None
         self._avatar_opening = 0.0
+        self._upper_lip_hidden = 0.0  # features.upper_lip_cover: a moustache
         self._mouth_tones: MouthTones | None = None
         self._guard: FoldGuard | None = None
         self.debug_stats: dict[str, int] = {"folded_triangles": 0, "inverted_triangles": 0}
@@ -95,13 +97,15 @@ class MeshEngine(Engine):
         )
         self._avatar_opening = lm.mouth_opening(points)
         self._mouth_tones = MouthTones.of(canvas, points)
+        self._upper_lip_hidden = upper_lip_cover(canvas, points)
         self._last_output = canvas
         self._output_points = None
         if self._neutral is not None:
-            self._motion = MotionTransfer(points, self._neutral)
+            self._motion = MotionTransfer(points, self._neutral, self._upper_lip_hidden)
         logger.info(
-            "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s",
+            "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s, upper lip hidden %.2f",
             canvas.shape[1], canvas.shape[0], len(self._mesh.triangles), self._mesh.roi,
+            self._upper_lip_hidden,
         )  # fmt: skip
 
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
@@ -109,7 +113,7 @@ class MeshEngine(Engine):
             raise NoFaceError("no face in the camera picture: look into the camera, then calibrate again")
         self._neutral = track.landmarks.copy()
         if self._avatar_points is not None:
-            self._motion = MotionTransfer(self._avatar_points, self._neutral)
+            self._motion = MotionTransfer(self._avatar_points, self._neutral, self._upper_lip_hidden)
         logger.info("calibrated: neutral pose %s", track.pose)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
@@ -128,7 +132,7 @@ class MeshEngine(Engine):
         dst, folded = self._guard.unfold(dst, head_only)
         self.debug_stats = {"folded_triangles": folded, "inverted_triangles": self._guard.inverted(dst)}
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
-        paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening)
+        paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening, self._upper_lip_hidden)
         paint_closed_eyelids(out, dst, avatar)
         self._last_output = out
         self._output_points = dst[: lm.NUM_LANDMARKS]
