@@ -182,7 +182,10 @@ class MotionTransfer:
         expression[:, :2] -= move[:, None] * up_axis[None, :]
 
 
-def _lip_shift_weights(neutral: np.ndarray) -> tuple[np.ndarray, ...]:
+_LipShift = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
+
+
+def _lip_shift_weights(neutral: np.ndarray) -> _LipShift:
     """What ``MotionTransfer._shift_opening_down`` needs of the (478, 2) neutral driver: its face's up
     axis in the picture (2,), each landmark's weight on the upper lip and on the lower lip and jaw
     (478,), each landmark's place across the mouth (478,), the upper inner lip's (K,) and its indices,
