@@ -6,6 +6,8 @@ animates the avatar with every driving frame, and FaceMesh is run on the output:
 - ``corr``: Pearson correlation, over the frames where both faces are found, between the output's and
   the driver's mouth opening, eye opening and head roll (FaceMesh on both). Roll is only reported where
   the driver's roll moves (standard deviation over 1 degree); eyes where its eye opening moves.
+- ``corr_engine_landmarks``: the same for mouth and eyes, from the engine's own ``output_landmarks``
+  (where it drew them) instead of FaceMesh on the output: what the engine did, whatever FaceMesh reads.
 - ``inverted_triangles``: warp triangles whose orientation flipped, per frame (max and frames with any),
   from the engine's ``debug_stats`` (recomputed from the engine's mesh for engines without them);
   ``corrected_folds``: the folds the landmark transfer made before the engine undid them.
@@ -19,14 +21,14 @@ animates the avatar with every driving frame, and FaceMesh is run on the output:
 Avatars are real portraits and variants made from them at run time: a tight crop, a grayscale copy, a
 synthetic three-quarter view (the frontal photo's landmarks turned 28 degrees in 3D and warped), a
 painted-on moustache; and harder ones: a real three-quarter painting (La Velata, head turned about 23
-degrees) cropped tight, and a moustache of drawn hair strands hiding the upper lip (on both bundled
-portraits, and as an old gray photo). Drivers: the shared talking clip, the bundled demo-motion clip
-(nod, turn, talk, blink, smile) with a roll sweep added, and two made from the shared (real) clip: rolled
-by two sweeps of +-30 degrees, and framed as an uncropped phone selfie (a tall 720x1280 frame, the face
-small, off-centre, swaying with the hand). The made avatars are saved in ``--workdir`` and reused, so
-runs of two versions of the code compare the same pictures; contact sheets of each pair (driver frames
-over output frames: rest, widest mouth, strongest blink, both roll extremes, last) are written there too,
-full size (``sheet_*.png``) and small (``small_*.jpg``).
+degrees) cropped tight, a small gray tight crop (upscaled 5x), and a moustache of drawn hair strands
+hiding the upper lip (on both bundled portraits, and as an old gray photo). Drivers: the shared talking
+clip, the bundled demo-motion clip (nod, turn, talk, blink, smile) with a roll sweep added, and two made
+from the shared (real) clip: rolled by two sweeps of +-30 degrees, and framed as an uncropped phone
+selfie (a tall 720x1280 frame, the face small, off-centre, swaying with the hand). The made avatars are
+saved in ``--workdir`` and reused, so runs of two versions of the code compare the same pictures; contact
+sheets of each pair (driver frames over output frames: rest, widest mouth, strongest blink, both roll
+extremes, last) are written there too, full size (``sheet_*.png``) and small (``small_*.jpg``).
 
     python bench/mesh_quality.py [--workdir /tmp/mesh_quality] [--stride 1] [--strength 1.0]
         [--only AVATAR,...] [--drivers DRIVER,...]
@@ -70,6 +72,10 @@ def _tight_crop(image: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = detect_face(image).box
     mx, my = (x1 - x0) / 6, (y1 - y0) / 6
     return image[max(int(y0 - 2 * my), 0) : int(y1 + my), max(int(x0 - mx), 0) : int(x1 + mx)].copy()
+
+
+def _small(image: np.ndarray, factor: float) -> np.ndarray:
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -188,6 +194,8 @@ def make_avatars(workdir: Path) -> dict[str, np.ndarray]:
         ),
         "gray_moustache_strands_hopper": lambda: _gray(_moustache_strands(hopper)),
         "tight_la_velata": lambda: _tight_crop(load_image(MEDIA / "avatar_raphael_la_velata.jpg")),
+        # A small tight photo (a scanned ID picture), gray: upscaled 5x, the fill past it streaked.
+        "small_gray_tight_mona_lisa": lambda: _gray(_small(_tight_crop(mona), 0.3)),
     }
     avatars = {}
     for name, recipe in recipes.items():
@@ -354,6 +362,7 @@ def run_pair(
     gray = bool((avatar.max(axis=2) == avatar.min(axis=2)).all())
     out_series: list[tuple[float, float, float]] = []
     drv_series: list[tuple[float, float, float]] = []
+    own_series: list[tuple[float, float]] = []  # the engine's own output landmarks (where it has them)
     times, inverted, folded, chroma, streaks = [], [], [], 0, 0
     outputs = []
     with FaceTracker(TrackerOptions(static=False, smoothing=None)) as tracker:
@@ -373,6 +382,9 @@ def run_pair(
             if track.found and found.found:
                 out_series.append(_measures(found.landmarks))
                 drv_series.append(_measures(track.landmarks))
+                placed = getattr(engine, "output_landmarks", None)
+                if placed is not None:
+                    own_series.append((lm.mouth_opening(placed), lm.eye_opening(placed)))
     mouth_drv = [s[0] for s in drv_series]
     roll_drv = [s[2] for s in drv_series]
     eyes_drv = [s[1] for s in drv_series]
@@ -381,6 +393,11 @@ def run_pair(
         "eyes": _correlation([s[1] for s in out_series], eyes_drv) if _moves(eyes_drv, 0.02) else None,
         "roll": _correlation([s[2] for s in out_series], roll_drv) if _moves(roll_drv, 1.0) else None,
     }
+    # The same from where the engine put the landmarks: what it drew, whatever FaceMesh reads of it.
+    own: dict[str, float | None] = {"mouth": None, "eyes": None}
+    if len(own_series) == len(out_series):
+        own["mouth"] = _correlation([s[0] for s in own_series], mouth_drv)
+        own["eyes"] = _correlation([s[1] for s in own_series], eyes_drv) if _moves(eyes_drv, 0.02) else None
     # Contact sheet: rest, widest driver mouth, strongest blink, both roll extremes, last frame.
     picks = [first, int(np.argmax([lm.mouth_opening(t.landmarks) if t.found else 0 for t in tracks]))]
     picks.append(int(np.argmin([lm.eye_opening(t.landmarks) if t.found else 9 for t in tracks])))
@@ -402,6 +419,7 @@ def run_pair(
         "frames": len(frames),
         "output_face_found": round(len(out_series) / max(sum(t.found for t in tracks), 1), 3),
         "corr": corr,
+        "corr_engine_landmarks": own,
         "inverted_triangles": {"max": max(inverted, default=0), "frames_with": sum(n > 0 for n in inverted)},
         # Folds the landmark transfer made and the engine corrected (engines with debug_stats only).
         "corrected_folds": {"max": max(folded, default=0), "frames_with": sum(n > 0 for n in folded)},

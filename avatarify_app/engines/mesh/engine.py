@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
@@ -74,7 +75,7 @@ class MeshEngine(Engine):
             )
         if self.options.framing is OutputFraming.SQUARE:
             crop = crop_face(image, track.box, self.options.size, scale=SQUARE_CROP_SCALE, keep_inside=True)
-            canvas = crop.image
+            canvas = _grain_outside(crop.image, crop.crop_from_frame, image.shape[:2])
             points = transform_points(crop.crop_from_frame, track.landmarks)
         else:
             canvas = np.ascontiguousarray(image)
@@ -169,3 +170,30 @@ class MeshEngine(Engine):
         if self._canvas is None or self._mesh is None or self._avatar_points is None:
             raise RuntimeError("set_avatar must be called before animate")
         return self._canvas, self._mesh, self._avatar_points
+
+
+def _grain_outside(
+    canvas: np.ndarray, crop_from_frame: np.ndarray, picture_hw: tuple[int, ...]
+) -> np.ndarray:
+    """The square canvas with a faint grain where it lies past the picture (a tight crop's fill).
+
+    ``crop_face`` fills what lies past the picture with its blurred continuation; blurred that much, and
+    upsampled at the edge, neighbouring rows round to the same values: a streak at the border. A grain
+    as fine as the picture's own (its pixel-to-pixel noise, 0.5 to 3 levels; the same on all channels, so
+    a gray picture stays gray) makes it read as the photo's background and breaks the repeats. The
+    picture itself is left exactly as it is (the face is not touched). ``canvas``: RGB uint8 (S, S, 3).
+    """
+    h, w = picture_hw
+    corners = transform_points(crop_from_frame, np.array([[-0.5, -0.5], [w - 0.5, h - 0.5]]))
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    size_y, size_x = canvas.shape[:2]
+    xs, ys = np.arange(size_x), np.arange(size_y)
+    outside = ((xs < x0) | (xs > x1))[None, :] | ((ys < y0) | (ys > y1))[:, None]
+    if not outside.any():
+        return canvas
+    gray = canvas.astype(np.float32).mean(axis=2)
+    detail = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.0))[~outside]
+    level = float(np.clip(1.25 * np.median(detail) if len(detail) else 1.0, 0.5, 3.0))
+    grain = np.random.default_rng(0).normal(0.0, level, (size_y, size_x)).astype(np.float32) * outside
+    out = canvas.astype(np.float32) + grain[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -186,3 +186,28 @@ def test_a_tight_three_quarter_crop_has_no_border_streaks(la_velata, driving_fra
     assert streak_lines(engine.avatar_canvas, depth=64) == 0
     out = engine.animate(driving_frames[138], detect_face(driving_frames[138]))
     assert streak_lines(out, depth=64) == 0
+
+
+def test_a_small_gray_tight_crop_has_no_border_streaks_and_an_untouched_face(avatar_mona_lisa):
+    """Upscaled 5x, the heavily blurred fill past a small picture rounds to repeated edge lines."""
+    from avatarify_app.tracking import crop_face
+    from avatarify_app.tracking.crop import transform_points
+
+    x0, y0, x1, y1 = detect_face(avatar_mona_lisa).box
+    mx, my = (x1 - x0) / 6, (y1 - y0) / 6
+    tight = avatar_mona_lisa[int(y0 - 2 * my) : int(y1 + my), int(x0 - mx) : int(x1 + mx)]
+    small = cv2.resize(tight, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    engine = create_engine("mesh", EngineOptions(size=512))
+    engine.set_avatar(gray)
+    canvas = engine.avatar_canvas
+    assert streak_lines(canvas, depth=64) == 0
+    assert (canvas.max(axis=2) == canvas.min(axis=2)).all()
+    # The picture itself is exactly the crop's: nothing blurred or grained on the face.
+    crop = crop_face(gray, detect_face(gray).box, 512, scale=2.0, keep_inside=True)
+    h, w = gray.shape[:2]
+    (px0, py0), (px1, py1) = transform_points(
+        crop.crop_from_frame, np.array([[0.0, 0.0], [w - 1.0, h - 1.0]])
+    )
+    inside = (slice(int(np.ceil(py0)), int(py1) + 1), slice(int(np.ceil(px0)), int(px1) + 1))
+    assert np.array_equal(canvas[inside], crop.image[inside])
