@@ -37,9 +37,10 @@ class MeshEngine(Engine):
     Per avatar (``set_avatar``): the face is found once, the canvas is cut (a square crop kept inside
     the picture where it can be, for ``OutputFraming.SQUARE``; the whole image for ``FULL``), the mesh
     with its anchor ring is built, and the landmarks FaceMesh left folded at rest (crossed lips) are
-    opened. Per frame: landmark transfer, fold correction (``folds.py``), a piecewise-affine warp
-    inside the anchor ring (everything outside is copied untouched), and a mouth cavity where the mouth
-    opened, in the avatar's own tones.
+    opened; how much a moustache hides the upper lip is measured (``features.upper_lip_cover``). Per
+    frame: landmark transfer in the faces' own 3D frames (``motion.py``), fold correction
+    (``folds.py``), a piecewise-affine warp inside the anchor ring (everything outside is copied
+    untouched), and a mouth cavity where the mouth opened, in the avatar's own tones.
 
     ``debug_stats`` (after each ``animate`` with a face): ``folded_triangles``, how many triangles the
     landmark transfer folded before correction, and ``inverted_triangles``, how many are still turned

@@ -91,8 +91,9 @@ class MotionTransfer:
     turned avatar's lids close along its turned eyes, a smile widens along its turned mouth), scaled by
     ``strength`` and the region strengths (``engines/regions.py``), and the head's roll turns the
     avatar about its own forward axis (a turned face rolls about itself, not about the camera's axis);
-    position and size follow the driver's in the picture. For two frontal faces this is the plain 2D
-    transfer. At the neutral frame the result equals the avatar's landmarks.
+    position and size follow the driver's in the picture. For two frontal faces this is close to the
+    plain 2D transfer. Each eye's lids travel as far, relative to the avatar's lid gap, as the driver's
+    (``_lid_gains``). At the neutral frame the result equals the avatar's landmarks.
 
     ``upper_lip_hidden`` (0 to 1, ``features.upper_lip_cover``): how much of the avatar's upper lip is
     hidden (a moustache). Up to half of the upper lip's opening motion (``_HIDDEN_SHARE``) is given to
