@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
@@ -12,6 +13,7 @@ from avatarify_app.engines.mesh.features import (
     keep_irises_in_eyes,
     paint_closed_eyelids,
     paint_mouth_cavity,
+    upper_lip_cover,
 )
 from avatarify_app.engines.mesh.folds import FoldGuard, relax_rest
 from avatarify_app.engines.mesh.motion import MotionTransfer
@@ -35,9 +37,10 @@ class MeshEngine(Engine):
     Per avatar (``set_avatar``): the face is found once, the canvas is cut (a square crop kept inside
     the picture where it can be, for ``OutputFraming.SQUARE``; the whole image for ``FULL``), the mesh
     with its anchor ring is built, and the landmarks FaceMesh left folded at rest (crossed lips) are
-    opened. Per frame: landmark transfer, fold correction (``folds.py``), a piecewise-affine warp
-    inside the anchor ring (everything outside is copied untouched), and a mouth cavity where the mouth
-    opened, in the avatar's own tones.
+    opened; how much a moustache hides the upper lip is measured (``features.upper_lip_cover``). Per
+    frame: landmark transfer in the faces' own 3D frames (``motion.py``), fold correction
+    (``folds.py``), a piecewise-affine warp inside the anchor ring (everything outside is copied
+    untouched), and a mouth cavity where the mouth opened, in the avatar's own tones.
 
     ``debug_stats`` (after each ``animate`` with a face): ``folded_triangles``, how many triangles the
     landmark transfer folded before correction, and ``inverted_triangles``, how many are still turned
@@ -55,6 +58,7 @@ class MeshEngine(Engine):
         self._mesh: Mesh | None = None
         self._src_vertices: np.ndarray | None = None
         self._avatar_opening = 0.0
+        self._upper_lip_hidden = 0.0  # features.upper_lip_cover: a moustache
         self._mouth_tones: MouthTones | None = None
         self._guard: FoldGuard | None = None
         self.debug_stats: dict[str, int] = {"folded_triangles": 0, "inverted_triangles": 0}
@@ -72,7 +76,7 @@ class MeshEngine(Engine):
             )
         if self.options.framing is OutputFraming.SQUARE:
             crop = crop_face(image, track.box, self.options.size, scale=SQUARE_CROP_SCALE, keep_inside=True)
-            canvas = crop.image
+            canvas = _grain_outside(crop.image, crop.crop_from_frame, image.shape[:2])
             points = transform_points(crop.crop_from_frame, track.landmarks)
         else:
             canvas = np.ascontiguousarray(image)
@@ -95,13 +99,15 @@ class MeshEngine(Engine):
         )
         self._avatar_opening = lm.mouth_opening(points)
         self._mouth_tones = MouthTones.of(canvas, points)
+        self._upper_lip_hidden = upper_lip_cover(canvas, points)
         self._last_output = canvas
         self._output_points = None
         if self._neutral is not None:
-            self._motion = MotionTransfer(points, self._neutral)
+            self._motion = MotionTransfer(points, self._neutral, self._upper_lip_hidden)
         logger.info(
-            "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s",
+            "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s, upper lip hidden %.2f",
             canvas.shape[1], canvas.shape[0], len(self._mesh.triangles), self._mesh.roi,
+            self._upper_lip_hidden,
         )  # fmt: skip
 
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
@@ -109,7 +115,7 @@ class MeshEngine(Engine):
             raise NoFaceError("no face in the camera picture: look into the camera, then calibrate again")
         self._neutral = track.landmarks.copy()
         if self._avatar_points is not None:
-            self._motion = MotionTransfer(self._avatar_points, self._neutral)
+            self._motion = MotionTransfer(self._avatar_points, self._neutral, self._upper_lip_hidden)
         logger.info("calibrated: neutral pose %s", track.pose)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
@@ -128,7 +134,7 @@ class MeshEngine(Engine):
         dst, folded = self._guard.unfold(dst, head_only)
         self.debug_stats = {"folded_triangles": folded, "inverted_triangles": self._guard.inverted(dst)}
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
-        paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening)
+        paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening, self._upper_lip_hidden)
         paint_closed_eyelids(out, dst, avatar)
         self._last_output = out
         self._output_points = dst[: lm.NUM_LANDMARKS]
@@ -165,3 +171,30 @@ class MeshEngine(Engine):
         if self._canvas is None or self._mesh is None or self._avatar_points is None:
             raise RuntimeError("set_avatar must be called before animate")
         return self._canvas, self._mesh, self._avatar_points
+
+
+def _grain_outside(
+    canvas: np.ndarray, crop_from_frame: np.ndarray, picture_hw: tuple[int, ...]
+) -> np.ndarray:
+    """The square canvas with a faint grain where it lies past the picture (a tight crop's fill).
+
+    ``crop_face`` fills what lies past the picture with its blurred continuation; blurred that much, and
+    upsampled at the edge, neighbouring rows round to the same values: a streak at the border. A grain
+    as fine as the picture's own (its pixel-to-pixel noise, 0.5 to 3 levels; the same on all channels, so
+    a gray picture stays gray) makes it read as the photo's background and breaks the repeats. The
+    picture itself is left exactly as it is (the face is not touched). ``canvas``: RGB uint8 (S, S, 3).
+    """
+    h, w = picture_hw
+    corners = transform_points(crop_from_frame, np.array([[-0.5, -0.5], [w - 0.5, h - 0.5]]))
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    size_y, size_x = canvas.shape[:2]
+    xs, ys = np.arange(size_x), np.arange(size_y)
+    outside = ((xs < x0) | (xs > x1))[None, :] | ((ys < y0) | (ys > y1))[:, None]
+    if not outside.any():
+        return canvas
+    gray = canvas.astype(np.float32).mean(axis=2)
+    detail = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.0))[~outside]
+    level = float(np.clip(1.25 * np.median(detail) if len(detail) else 1.0, 0.5, 3.0))
+    grain = np.random.default_rng(0).normal(0.0, level, (size_y, size_x)).astype(np.float32) * outside
+    out = canvas.astype(np.float32) + grain[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

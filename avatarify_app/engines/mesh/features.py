@@ -90,7 +90,11 @@ def smooth_ring(points: np.ndarray, samples: int = 4) -> np.ndarray:
 
 
 def paint_mouth_cavity(
-    image: np.ndarray, points: np.ndarray, tones: MouthTones, avatar_opening: float
+    image: np.ndarray,
+    points: np.ndarray,
+    tones: MouthTones,
+    avatar_opening: float,
+    upper_lip_hidden: float = 0.0,
 ) -> None:
     """Paint the inside of the inner-lip contour, in place, where the mouth opened beyond the avatar's.
 
@@ -102,6 +106,10 @@ def paint_mouth_cavity(
     opening). Its inside is a dark shade of the lips, darker away from them; from a wider opening on,
     upper teeth in the avatar's own light tones show under the upper lip, following the mouth's axis.
     Every colour is a per-channel scaling of the avatar's tones plus gray: a gray avatar stays gray.
+
+    ``upper_lip_hidden`` (``upper_lip_cover``): under a moustache no upper lip edge shows between the
+    hair and the cavity, both dark; the upper teeth then show from the first opening on, taller and
+    whiter, so the opening reads as a mouth, not as more hair.
     """
     opening = lm.mouth_opening(points) - avatar_opening
     alpha = float(np.clip((opening - 0.01) / 0.03, 0.0, 1.0))
@@ -131,7 +139,25 @@ def paint_mouth_cavity(
     # Upper teeth under the upper lip, once the mouth is open enough: a band below the upper lip's
     # inner edge, tallest in the middle, gone at the corners, shaded darker towards them.
     gap = float(np.linalg.norm(points[lm.LOWER_INNER_LIP, :2] - points[lm.UPPER_INNER_LIP, :2]))
-    show = float(np.clip((opening - 0.035) / 0.04, 0.0, 1.0))
+    hidden = float(np.clip(upper_lip_hidden, 0.0, 1.0))
+    start = 0.035 - 0.025 * hidden
+    show = float(np.clip((opening - start) / 0.04, 0.0, 1.0))
+    teeth_tone = tones.teeth
+    if hidden > 0.0:
+        grey = max(float(tones.teeth.mean()), 1.0)
+        whiter = (0.3 * tones.teeth + 0.7 * grey) * (max(grey, 215.0) / grey)
+        teeth_tone = np.clip(tones.teeth * (1 - hidden) + whiter * hidden, 0, 255)
+    if hidden > 0.0:
+        # A tongue: the lower part of the cavity in a shade of the lips, rising from the lower lip.
+        middle = (right + left) / 2
+        axis_v = np.array([-axis_u[1], axis_u[0]])
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        v = (gx - middle[0]) * axis_v[0] + (gy - middle[1]) * axis_v[1]
+        bottom = float((points[lm.LOWER_INNER_LIP, :2] - middle) @ axis_v)
+        tongue = np.clip((v - (bottom - 0.45 * gap)) / max(0.25 * gap, 1.0), 0.0, 1.0) * hidden
+        colour = (
+            colour * (1 - tongue[..., None]) + (0.55 * tones.lips + 0.05 * tones.skin) * tongue[..., None]
+        )
     if show > 0.0:
         middle = (right + left) / 2
         axis_v = np.array([-axis_u[1], axis_u[0]])  # across the mouth, down the face
@@ -144,10 +170,10 @@ def paint_mouth_cavity(
         top = np.interp(u, lip_u[order], lip_v[order])  # the upper lip's inner edge above each pixel
         reach = max(float(np.abs(lip_u).max()), 1.0)
         across = np.clip(np.abs(u) / reach, 0.0, 1.0)
-        height = min(0.5 * gap, 0.2 * width) * (1 - across**3)
+        height = min((0.5 + 0.15 * hidden) * gap, (0.2 + 0.06 * hidden) * width) * (1 - across**3)
         teeth = np.clip(top + height - v + 0.5, 0.0, 1.0) * np.clip(v - top + 1.5, 0.0, 1.0) * show
         shade = (0.6 + 0.4 * (1 - across**2))[..., None]
-        colour = colour * (1 - teeth[..., None]) + (tones.teeth * shade) * teeth[..., None]
+        colour = colour * (1 - teeth[..., None]) + (teeth_tone * shade) * teeth[..., None]
     weight = (mask.astype(np.float64) / 255.0 * alpha)[..., None]
     patch = image[y0:y1, x0:x1].astype(np.float64)
     image[y0:y1, x0:x1] = np.clip(patch * (1 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
@@ -194,3 +220,39 @@ def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray
         weight = (cv2.GaussianBlur(core, (3, 3), 0).astype(np.float32) / 255.0 * alpha)[..., None]
         blended = patch.astype(np.float32) * (1 - weight) + skin * weight
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+# FaceMesh points: the upper lip's outer contour from corner to corner, and a line under the nose
+# (the top of the skin between the nose and the lip), from the right cheek to the left one.
+_UPPER_OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+_UNDER_NOSE = (92, 165, 98, 97, 2, 326, 327, 391, 322)
+
+
+def upper_lip_cover(image: np.ndarray, points: np.ndarray) -> float:
+    """How much the avatar's upper lip is hidden by hair (a moustache): 0 (bare) to 1.
+
+    The skin between the nose and the upper lip is compared with the cheeks: a moustache is much
+    darker than the skin around it (a shadow under the nose is not). A light moustache on dark skin
+    is not told apart. ``image``: RGB uint8 canvas; ``points``: (478, 2+) its landmarks.
+    """
+    h, w = image.shape[:2]
+    gray = image.astype(np.float32).mean(axis=2)
+    lip = points[list(_UPPER_OUTER_LIP), :2].astype(np.float64)
+    nose = points[list(_UNDER_NOSE), :2].astype(np.float64)
+    region = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(region, [np.round(np.concatenate([lip, nose[::-1]])).astype(np.int32)], (255,))
+    face_h = float(np.linalg.norm(points[lm.CHIN, :2] - points[lm.FOREHEAD_TOP, :2]))
+    cheeks = np.zeros((h, w), np.uint8)
+    for cheek in _CHEEKS:
+        centre = (int(round(points[cheek, 0])), int(round(points[cheek, 1])))
+        cv2.circle(cheeks, centre, max(int(0.05 * face_h), 2), (255,), -1)
+    if not region.any() or not cheeks.any():
+        return 0.0
+    darker = 1.0 - float(np.median(gray[region > 0])) / max(float(np.median(gray[cheeks > 0])), 1.0)
+    return float(np.clip((darker - _BARE_DARKNESS) / _HAIR_DARKNESS, 0.0, 1.0))
+
+
+# Darker than the cheeks by this share: still bare skin (shade under the nose, a painting's glaze)...
+_BARE_DARKNESS = 0.25
+# ...and by this much more, all hair.
+_HAIR_DARKNESS = 0.15
