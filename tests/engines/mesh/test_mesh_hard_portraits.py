@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatarify_app.engines import EngineOptions, create_engine
+from avatarify_app.engines import EngineOptions, MeshChoice, create_engine
 from avatarify_app.engines.mesh.features import upper_lip_cover
 from avatarify_app.engines.mesh.motion import face_axes
 from avatarify_app.tracking import detect_face
@@ -29,7 +29,7 @@ def la_velata(media_dir):
 
 
 def _engine(avatar, driving_frames, neutral_track):
-    engine = create_engine("mesh", EngineOptions(size=512))
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
     engine.set_avatar(avatar)
     engine.calibrate(driving_frames[0], neutral_track)
     return engine
@@ -198,7 +198,7 @@ def test_a_small_gray_tight_crop_has_no_border_streaks_and_an_untouched_face(ava
     tight = avatar_mona_lisa[int(y0 - 2 * my) : int(y1 + my), int(x0 - mx) : int(x1 + mx)]
     small = cv2.resize(tight, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    engine = create_engine("mesh", EngineOptions(size=512))
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
     engine.set_avatar(gray)
     canvas = engine.avatar_canvas
     assert streak_lines(canvas, depth=64) == 0
