@@ -232,6 +232,16 @@ class WorkerThread:
         asyncio.run_coroutine_threadsafe(self.worker.start(), self._loop).result(30.0)
         return self
 
+    async def _stop(self) -> None:
+        await self.worker.stop()
+        # Sessions that were ending by themselves (a closed connection) finish before the loop stops.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            _, pending = await asyncio.wait(others, timeout=10.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the worker's loop and return its result."""
 
@@ -242,7 +252,7 @@ class WorkerThread:
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.worker.stop(), self._loop).result(30.0)
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30.0)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10.0)
         self._loop.close()

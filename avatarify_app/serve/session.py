@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 MAX_COMMANDS = 32  # waiting commands; past it, new ones are dropped
 COMMANDS_PER_SECOND, COMMAND_BURST = 40.0, 80.0
-SEND_BUFFER = 512 * 1024  # bytes of results the frames channel may hold; past it a result is dropped
+SEND_BUFFER = 64 * 1024  # bytes of results the frames channel may hold; past it a result is dropped
 RESULT_QUALITY = 80
 LOGGED_COMPLAINTS = 5  # per session: the first few bad messages are logged, the rest counted
 

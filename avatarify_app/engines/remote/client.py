@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 REFUSED = "the worker refused the token"
 # Frames stay in the sender's buffer up to this many bytes; past it a newer frame replaces the one
 # waiting (newest wins: a congested link drops frames, it never queues them).
-SEND_BUFFER = 256 * 1024
+SEND_BUFFER = 48 * 1024
 
 
 class _Fatal(Exception):
@@ -110,6 +110,8 @@ class RemoteEngine(Engine):
         dead_after: float = 3.0,
         retry_every: float = 1.0,
         ping_every: float = 0.5,
+        lockstep: bool = False,
+        lockstep_timeout: float = 10.0,
     ) -> None:
         super().__init__(options)
         self.host, self.port = parse_address(url)
@@ -120,9 +122,10 @@ class RemoteEngine(Engine):
         self._window = window
         self._quality = quality
         self._dead_after, self._retry_every, self._ping_every = dead_after, retry_every, ping_every
+        self.lockstep, self.lockstep_timeout = lockstep, lockstep_timeout
         self.stats = RemoteStats()
         self.frames_behind = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._latest: _Result | None = None  # set on the loop's thread
         self._shown_seq = -1
         self._last_output: np.ndarray | None = None
@@ -229,7 +232,20 @@ class RemoteEngine(Engine):
             p.KIND_FRAME, self._seq, time.monotonic(), image, track, self._placer, self._quality
         )
         self._loop.call_soon_threadsafe(self._send_frame, data)
+        if self.lockstep and track.found:
+            self._wait_for(self._seq)
         return self._newest()
+
+    def _wait_for(self, seq: int) -> None:
+        """Until the result of frame ``seq`` (or a later one) is in, or the link is lost or it is late."""
+        deadline = time.monotonic() + self.lockstep_timeout
+        with self._lock:
+            while self._latest is None or self._latest.seq < seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._connected.is_set():
+                    logger.debug("frame %d: no result within %.1f s", seq, self.lockstep_timeout)
+                    return
+                self._lock.wait(min(left, 0.25))
 
     @property
     def output_shape(self) -> tuple[int, int]:
@@ -351,8 +367,9 @@ class RemoteEngine(Engine):
         try:
             control = pc.createDataChannel(p.CONTROL_LABEL)
             frames = pc.createDataChannel(p.FRAMES_LABEL, ordered=False, maxRetransmits=0)
-            opened = asyncio.Event()
+            opened, frames_open = asyncio.Event(), asyncio.Event()
             control.on("open", opened.set)
+            frames.on("open", frames_open.set)
             await pc.setLocalDescription(await pc.createOffer())
             body = {
                 "protocol": p.PROTOCOL_VERSION,
@@ -385,7 +402,7 @@ class RemoteEngine(Engine):
                     raise _Fatal(error)
                 raise OSError(error)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
-            await asyncio.wait_for(opened.wait(), 15.0)
+            await asyncio.wait_for(asyncio.gather(opened.wait(), frames_open.wait()), 15.0)
         except BaseException:
             with contextlib.suppress(Exception):
                 await pc.close()
@@ -486,6 +503,7 @@ class RemoteEngine(Engine):
         with self._lock:
             if self._latest is None or seq > self._latest.seq:
                 self._latest = _Result(seq, bytes(payload))
+                self._lock.notify_all()
 
     def _on_control(self, link: _Link, message: object) -> None:
         link.last_heard = time.monotonic()
