@@ -122,11 +122,16 @@ class Worker:
             )
         try:
             options = _engine_options(body.get("options"))
+            down_side = p.integer(body["options"], "down_side", 64, 4096)
+            down_quality = p.integer(body["options"], "down_quality", 20, 95)
             offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
         except (KeyError, TypeError, p.ProtocolError) as exc:
             return refuse(400, f"malformed request ({exc})")
         if offer.type != "offer" or len(offer.sdp) > MAX_REQUEST:
             return refuse(400, "malformed request (not an SDP offer)")
+        replaces = body.get("replaces")
+        if isinstance(replaces, str) and replaces in self.sessions:  # the same client, reconnecting
+            await self._end(replaces, "the client reconnected")
         limit = self.config.max_sessions
         if len(self.sessions) + self._reserved >= limit:
             logger.warning("turned a client at %s away: all %d sessions are in use", peer, limit)
@@ -143,7 +148,7 @@ class Worker:
         try:
             loop = asyncio.get_running_loop()
             engine = await loop.run_in_executor(None, self.factory, options)
-            session = Session(sid, engine, loop, max_side=max(256, options.size))
+            session = Session(sid, engine, loop, max_side=down_side, quality=down_quality)
             pc = RTCPeerConnection(self.config.ice.configuration())
             pc.on("datachannel", session.attach)
 

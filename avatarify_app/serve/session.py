@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 MAX_COMMANDS = 32  # waiting commands; past it, new ones are dropped
 COMMANDS_PER_SECOND, COMMAND_BURST = 40.0, 80.0
 SEND_BUFFER = 64 * 1024  # bytes of results the frames channel may hold; past it a result is dropped
-RESULT_QUALITY = 80
 LOGGED_COMPLAINTS = 5  # per session: the first few bad messages are logged, the rest counted
 
 
@@ -61,11 +60,14 @@ class _Bucket:
 class Session:
     """The engine of one client. ``attach`` the data channels as they open; ``close`` once."""
 
-    def __init__(self, sid: str, engine: Engine, loop: asyncio.AbstractEventLoop, max_side: int) -> None:
+    def __init__(
+        self, sid: str, engine: Engine, loop: asyncio.AbstractEventLoop, max_side: int, quality: int = 75
+    ) -> None:
         self.sid = sid
         self.engine = engine
         self.loop = loop
         self.max_side = max_side  # results are sent at most this big a side (the client scales them)
+        self.quality = quality  # their JPEG quality
         self.control: Any = None
         self.frames: Any = None
         self.last_heard = time.monotonic()
@@ -77,6 +79,7 @@ class Session:
         self._frame: p.FrameMessage | None = None
         self._commands: collections.deque[_Command] = collections.deque()
         self._bucket = _Bucket(COMMANDS_PER_SECOND, COMMAND_BURST)
+        self._pings = _Bucket(10.0, 20.0)  # apart: a flood of commands must not starve the heartbeat
         self._avatar_parts: dict[int, bytes] = {}
         self._avatar_id = -1
         self._avatar_count = 0
@@ -127,6 +130,13 @@ class Session:
 
     def _on_control(self, message: object) -> None:
         self.last_heard = time.monotonic()
+        if isinstance(message, str) and message.startswith('{"type":"ping"'):
+            if self._pings.allow():
+                try:
+                    self._on_text(p.parse_text(message))
+                except p.ProtocolError as exc:
+                    self._complain(str(exc))
+            return
         if not self._bucket.allow():
             self.dropped_commands += 1
             if self.dropped_commands in (1, 1000):
@@ -294,7 +304,7 @@ class Session:
         started = time.perf_counter()
         canvas, track = self._place(frame)
         out = self.engine.animate(canvas, track)
-        data = p.encode_jpeg(self._fit(out), RESULT_QUALITY)
+        data = p.encode_jpeg(self._fit(out), self.quality)
         ms = (time.perf_counter() - started) * 1000
         message = p.pack(
             p.KIND_RESULT, p.result_header(frame.seq, frame.t, ms, (out.shape[0], out.shape[1])), data

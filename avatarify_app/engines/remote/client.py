@@ -90,8 +90,11 @@ class RemoteEngine(Engine):
 
     ``token`` and ``fingerprint`` are what the worker printed. ``ice``: STUN/TURN servers.
     ``window``: the side of the square sent up (the face fills 1/2.4 of it); ``quality``: its JPEG
-    quality. Raises ``DeviceError`` when the worker cannot be reached within ``connect_timeout``
-    seconds or refuses the token, ``InputError`` for a malformed address, token or fingerprint.
+    quality. ``down_side``/``down_quality``: results come down at most this big a side (default
+    ``options.size``; this engine scales them back to ``output_shape``) and at this JPEG quality: the
+    downlink's bit rate (docs/remote.md). Raises ``DeviceError`` when the worker cannot be reached
+    within ``connect_timeout`` seconds or refuses the token, ``InputError`` for a malformed address,
+    token or fingerprint.
     """
 
     name = "remote"
@@ -106,6 +109,8 @@ class RemoteEngine(Engine):
         *,
         window: int = 256,
         quality: int = 80,
+        down_side: int | None = None,
+        down_quality: int = 75,
         connect_timeout: float = 30.0,
         dead_after: float = 3.0,
         retry_every: float = 1.0,
@@ -121,6 +126,7 @@ class RemoteEngine(Engine):
         self._placer = p.WindowPlacer(window)
         self._window = window
         self._quality = quality
+        self._down = (down_side or options.size, down_quality)
         self._dead_after, self._retry_every, self._ping_every = dead_after, retry_every, ping_every
         self.lockstep, self.lockstep_timeout = lockstep, lockstep_timeout
         self.stats = RemoteStats()
@@ -143,6 +149,7 @@ class RemoteEngine(Engine):
         self._connected = threading.Event()
         self._closing = False
         self._link: _Link | None = None
+        self._last_session: str | None = None  # a reconnect asks the worker to end it
         self._device = "?"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="remote-engine", daemon=True)
@@ -377,6 +384,7 @@ class RemoteEngine(Engine):
                 "sdp": pc.localDescription.sdp,
                 "type": pc.localDescription.type,
                 "options": self._options_message(),
+                "replaces": self._last_session,
             }
             url = f"https://{_url_host(self.host)}:{self.port}/session"
             timeout = aiohttp.ClientTimeout(total=180.0, sock_connect=5.0)
@@ -413,6 +421,7 @@ class RemoteEngine(Engine):
         frames.on("message", lambda message: self._on_frame(link, message))
         frames.on("bufferedamountlow", lambda: self._flush(link))
         self._device = link.device
+        self._last_session = link.session
         self.stats.connects += 1
         logger.info(
             "connected to the worker at %s:%d: %s, session %s",
@@ -440,6 +449,8 @@ class RemoteEngine(Engine):
             "mouth": o.mouth,
             "head": o.head,
             "window": self._window,
+            "down_side": self._down[0],
+            "down_quality": self._down[1],
         }
 
     def _send_avatar(self, link: _Link | None = None) -> None:
