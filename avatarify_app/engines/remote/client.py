@@ -112,7 +112,7 @@ class RemoteEngine(Engine):
         down_side: int | None = None,
         down_quality: int = 75,
         connect_timeout: float = 30.0,
-        dead_after: float = 3.0,
+        dead_after: float = 5.0,
         retry_every: float = 1.0,
         ping_every: float = 0.5,
         lockstep: bool = False,
