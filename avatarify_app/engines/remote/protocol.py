@@ -31,7 +31,6 @@ import cv2
 import numpy as np
 
 from avatarify_app.frames import FaceTrack
-from avatarify_app.tracking.crop import fill_outside
 
 PROTOCOL_VERSION = 1
 FRAMES_LABEL, CONTROL_LABEL = "frames", "control"
@@ -185,16 +184,11 @@ class Window:
         return max(1, round(self.frame[0] * self.scale)), max(1, round(self.frame[1] * self.scale))
 
     def cut(self, image: np.ndarray) -> np.ndarray:
-        """The window's pixels (RGB uint8 (size, size, 3)); parts past the picture are filled."""
+        """The window's pixels (RGB uint8 (size, size, 3)). Parts past the picture are black: the worker
+        pastes only what lies inside the picture into its canvas."""
         m = self.crop_from_frame
         flags = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-        crop = cv2.warpAffine(
-            image, m, (self.size, self.size), flags=flags, borderMode=cv2.BORDER_REFLECT_101
-        )
-        h, w = image.shape[:2]
-        edges = (-0.5 * self.scale - self.x, -0.5 * self.scale - self.y)
-        far = ((w - 0.5) * self.scale - self.x, (h - 0.5) * self.scale - self.y)
-        return fill_outside(crop, (*edges, *far))
+        return cv2.warpAffine(image, m, (self.size, self.size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
 
 class WindowPlacer:
