@@ -103,7 +103,7 @@ class RemoteEngine(Engine):
         self,
         options: EngineOptions,
         url: str,
-        token: str,
+        token: str | None,
         fingerprint: str,
         ice: IceSettings | None = None,
         *,
@@ -120,7 +120,7 @@ class RemoteEngine(Engine):
     ) -> None:
         super().__init__(options)
         self.host, self.port = parse_address(url)
-        self._token = check_token(token)
+        self._token = check_token(token) if token else None  # none: the worker refuses it
         self._digest = parse_fingerprint(fingerprint)
         self._ice = ice or IceSettings()
         self._placer = p.WindowPlacer(window)
@@ -353,6 +353,9 @@ class RemoteEngine(Engine):
     async def _drop(self, link: _Link) -> None:
         self._connected.clear()
         self._link = None
+        for waiter in list(self._waiters.values()):  # set_avatar stops waiting: sent again on reconnect
+            if not waiter.done():
+                waiter.set_result({"type": "lost"})
         with self._lock:
             self._latest = None
         with contextlib.suppress(Exception):

@@ -112,8 +112,11 @@ def test_a_wrong_or_missing_token_is_refused_with_one_line(start_worker, connect
     assert worker.worker.refused == 1
     assert "not-the-token-1234" not in caplog.text
     assert TOKEN not in caplog.text
-    with pytest.raises(InputError):
-        connect(worker, token="")  # no token at all: said before anything is sent
+    with pytest.raises(DeviceError, match=REFUSED):
+        connect(worker, token="")  # no token at all
+    assert worker.worker.refused == 2
+    with pytest.raises(InputError, match="--token"):
+        connect(worker, token="no spaces allowed")  # cannot be a token: said before anything is sent
     assert not worker.worker.sessions
 
 

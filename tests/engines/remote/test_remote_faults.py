@@ -208,3 +208,69 @@ def test_a_session_through_the_coturn_relay_only(
         assert engine.stats.results > 10, engine.stats
     finally:
         engine.close()
+
+
+def test_a_recording_goes_on_while_the_worker_is_killed_and_started_again(
+    serve_processes, tmp_path, driving_video, media_dir
+) -> None:
+    """The live pipeline records through the remote engine; the worker dies and comes back in the
+    middle: the file is whole, with frames all along (the avatar at rest while it was gone)."""
+    from avatarify_app.config import VirtualCameraSettings
+    from avatarify_app.pipeline.controller import Controller
+    from avatarify_app.pipeline.events import FramesReady, RecordingChanged
+    from tests.fakes import EventLog
+    from tests.mp4check import assert_regular_mp4
+    from tests.pipeline.conftest import live_settings
+
+    port = free_port()
+    first = ServeProcess(port, tmp_path, "--token", TOKEN)
+    serve_processes.append(first)
+    address, token, fingerprint = first.wait_for_line(
+        r"avatarify live --remote (\S+) --token (\S+) --fingerprint (\S+)"
+    ).groups()
+    made: list[RemoteEngine] = []
+
+    def factory(name, options, checkpoint):
+        made.append(RemoteEngine(options, address, token, fingerprint, window=192, dead_after=1.5))
+        return made[-1]
+
+    events = EventLog()
+    settings = live_settings(driving_video, media_dir, virtual_camera=VirtualCameraSettings(enabled=False))
+    controller = Controller(settings, engine_factory=factory)
+    controller.subscribe(events.append)
+    path = tmp_path / "live.mp4"
+
+    def recorded(seconds: float) -> None:
+        events.wait_for(
+            lambda e: isinstance(e, RecordingChanged) and e.path == path and e.elapsed_s >= seconds,
+            timeout=120,
+        )
+
+    try:
+        controller.start()
+        events.wait_for(lambda e: isinstance(e, FramesReady))
+        controller.start_recording(path)
+        recorded(2.0)
+        engine = made[0]
+        assert engine.connected
+        first.kill()
+        assert wait_until(lambda: not engine.connected, timeout=30)
+        recorded(6.0)
+        second = ServeProcess(port, tmp_path, "--token", TOKEN)
+        serve_processes.append(second)
+        results = engine.stats.results
+        assert wait_until(lambda: engine.connected and engine.stats.results > results + 10, timeout=90)
+        controller.stop_recording()
+        events.wait_for(lambda e: isinstance(e, RecordingChanged) and e.path is None)
+    finally:
+        controller.stop()
+    assert_regular_mp4(path, fps=30)
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.time) for f in container.decode(stream)]
+    assert times[-1] > 7.0
+    gaps = np.diff(times)
+    assert gaps.max() < 0.5, f"the recording stopped for {gaps.max():.2f} s"
+    assert engine.stats.lost == 1
