@@ -160,9 +160,14 @@ class RemoteEngine(Engine):
         except _Fatal as exc:
             self.close()
             raise DeviceError(str(exc)) from None
-        except (concurrent.futures.TimeoutError, OSError, DeviceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the user gets one line
             self.close()
-            why = str(exc) or "no answer"
+            why = (
+                "no answer"
+                if isinstance(exc, concurrent.futures.TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
+            logger.debug("first connection failed", exc_info=True)
             raise DeviceError(f"cannot reach the worker at {self.host}:{self.port} ({why})") from None
         asyncio.run_coroutine_threadsafe(self._supervise(), self._loop)
 

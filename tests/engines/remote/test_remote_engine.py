@@ -290,3 +290,19 @@ def test_loss_and_delay_degrade_the_picture_but_the_session_survives(
     outputs = drive(engine, driver, 30)
     assert engine.stats.results - results > 10, engine.stats  # back to normal once the link is
     assert outputs[-1][1] < 10
+
+
+def test_no_worker_or_another_certificate_gets_one_line(start_worker, certificate) -> None:
+    from remote_helpers import free_port
+
+    from avatarify_app.engines.remote import RemoteEngine
+
+    options = EngineOptions(size=SIZE)
+    with pytest.raises(DeviceError, match="cannot reach the worker at 127.0.0.1"):
+        RemoteEngine(
+            options, f"127.0.0.1:{free_port()}", TOKEN, certificate.fingerprint_hex, connect_timeout=10
+        )
+    worker = start_worker()
+    with pytest.raises(DeviceError, match="another certificate than --fingerprint"):
+        RemoteEngine(options, f"127.0.0.1:{worker.port}", TOKEN, "ab" * 32)
+    assert not worker.worker.sessions
