@@ -28,8 +28,6 @@ from avatarify_app.tracking.face_mesh import track_from_landmarks
 
 logger = logging.getLogger(__name__)
 
-MAX_COMMANDS = 32  # waiting commands; past it, new ones are dropped
-COMMANDS_PER_SECOND, COMMAND_BURST = 40.0, 80.0
 SEND_BUFFER = 64 * 1024  # bytes of results the frames channel may hold; past it a result is dropped
 LOGGED_COMPLAINTS = 5  # per session: the first few bad messages are logged, the rest counted
 
@@ -78,8 +76,7 @@ class Session:
         self._cond = threading.Condition()
         self._frame: p.FrameMessage | None = None
         self._commands: collections.deque[_Command] = collections.deque()
-        self._bucket = _Bucket(COMMANDS_PER_SECOND, COMMAND_BURST)
-        self._pings = _Bucket(10.0, 20.0)  # apart: a flood of commands must not starve the heartbeat
+        self._pings = _Bucket(10.0, 20.0)  # pongs answer at most 10 pings a second
         self._avatar_parts: dict[int, bytes] = {}
         self._avatar_id = -1
         self._avatar_count = 0
@@ -137,11 +134,6 @@ class Session:
                 except p.ProtocolError as exc:
                     self._complain(str(exc))
             return
-        if not self._bucket.allow():
-            self.dropped_commands += 1
-            if self.dropped_commands in (1, 1000):
-                logger.warning("session %s: too many commands; dropping some", self.sid)
-            return
         try:
             if isinstance(message, bytes):
                 self._on_binary(message)
@@ -185,15 +177,17 @@ class Session:
             raise p.ProtocolError(f"kind {kind!r} on the control channel")
 
     def _push(self, command: _Command) -> None:
+        """Queue a command. A newer one of a kind still waiting takes its place (the newest controls,
+        avatar and calibration are what count, in the order they first came), so a flood never grows
+        the queue past three and never pushes a legitimate command out."""
         with self._cond:
-            if command.kind == "controls":  # only the newest controls matter
-                self._commands = collections.deque(c for c in self._commands if c.kind != "controls")
-            elif command.kind == "avatar":  # and only the newest avatar
-                self._commands = collections.deque(c for c in self._commands if c.kind != "avatar")
-            if len(self._commands) >= MAX_COMMANDS:
-                self.dropped_commands += 1
-                return
-            self._commands.append(command)
+            for i, waiting in enumerate(self._commands):
+                if waiting.kind == command.kind:
+                    self._commands[i] = command
+                    self.dropped_commands += 1
+                    break
+            else:
+                self._commands.append(command)
             self._cond.notify()
 
     def send_control(self, message: str | bytes) -> None:

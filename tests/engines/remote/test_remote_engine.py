@@ -152,7 +152,7 @@ def _hostile_messages() -> list[bytes | str]:
         p.pack(p.KIND_AVATAR, {"id": 1, "i": 0, "n": 1, "bytes": len(huge_jpeg)}, huge_jpeg),
         p.pack(p.KIND_AVATAR, {"id": 2, "i": 0, "n": 1, "bytes": 50}, b"\xff\xd8" + bytes(48)),
         p.pack(p.KIND_AVATAR, {"id": 3, "i": 5, "n": 10**9}, b"x"),
-        p.pack(p.KIND_CALIBRATE, {"seq": 1, "t": 0, "found": True, "size": 192, "lm": 5736}, b"\x00" * 10),
+        p.pack(p.KIND_CALIBRATE, {"seq": 1, "t": 0, "found": True, "size": 192, "lm": 2868}, b"\x00" * 10),
         b"F\xff\xff\xff\xff{}",
     ]
     messages += [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 3000))) for _ in range(30)]
@@ -160,7 +160,7 @@ def _hostile_messages() -> list[bytes | str]:
 
 
 def _hostile_frames() -> list[bytes]:
-    nan = np.full((p.NUM_LANDMARKS, 3), np.nan, np.float32).tobytes()
+    far = np.full((p.NUM_LANDMARKS, 3), 32767, "<i2").tobytes()  # 1024 pixels out
     header = {
         "seq": 5,
         "t": 0.0,
@@ -173,10 +173,10 @@ def _hostile_frames() -> list[bytes]:
         "fh": 480,
     }
     return [
-        p.pack(p.KIND_FRAME, {**header, "lm": len(nan)}, nan, b"\xff\xd8junk"),
-        p.pack(p.KIND_FRAME, {**header, "scale": 1e9, "lm": 5736}, bytes(5736)),
-        p.pack(p.KIND_FRAME, {**header, "lm": 5736}, bytes(5736), b"\xff\xd8\xff\xd9"),
-        p.pack(p.KIND_FRAME, {**header, "lm": 5736}, bytes(5736), b"not a jpeg at all"),
+        p.pack(p.KIND_FRAME, {**header, "lm": len(far)}, far, b"\xff\xd8junk"),
+        p.pack(p.KIND_FRAME, {**header, "scale": 1e9, "lm": 2868}, bytes(2868)),
+        p.pack(p.KIND_FRAME, {**header, "lm": 2868}, bytes(2868), b"\xff\xd8\xff\xd9"),
+        p.pack(p.KIND_FRAME, {**header, "lm": 2868}, bytes(2868), b"not a jpeg at all"),
         b"R" + bytes(64),
         b"garbage",
     ]
