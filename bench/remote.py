@@ -11,10 +11,13 @@ Per configuration:
   returns that result (the app shows results at its frame ticks, so up to one frame interval more);
   ``added_ms`` = remote minus local, at p50/p95. Parts: the client's JPEG encode and decode, the worker's
   time per frame (``worker_ms``: decode, paste, engine, encode), the control channel's ping (``rtt``).
-- ``fps_out``: new results shown per second; ``up_kbit_s``/``down_kbit_s``: data channel payload
-  (the SCTP/DTLS/UDP headers add a few per cent); ``worker_cpu_per_session``: the worker process's CPU
+- ``fps_out``: new results shown per second; ``up_kbit_s``/``down_kbit_s``: data channel payload;
+  ``wire_*_kbit_s``: all bytes through the ICE transport (headers, pings, a video downlink);
+  ``worker_cpu_per_session``: the worker process's CPU
   seconds per second (from /proc), divided by the sessions.
 - 4 sessions at once: 4 clients, each its own thread at 30 fps.
+- The mesh engine's downlink also at 256 JPEG q60 (``remote_down_256_q60``) and as a VP8 video track
+  (``remote_down_vp8``).
 
     python bench/remote.py [--seconds 10] [--size 512] [--sessions 4] [--skip-fomm]
 """
@@ -147,7 +150,12 @@ def _run_remote(engine: RemoteEngine, frames, seconds: float, out: dict) -> None
     handed: dict[int, float] = {}
     shown: list[float] = []
     seen: set[int] = set()
-    start_stats = (engine.stats.bytes_up, engine.stats.bytes_down)
+    start_stats = (
+        engine.stats.bytes_up,
+        engine.stats.bytes_down,
+        engine.stats.wire_up,
+        engine.stats.wire_down,
+    )
     count = int(seconds * 30)
     t0 = time.monotonic()
     worker_ms = []
@@ -174,6 +182,8 @@ def _run_remote(engine: RemoteEngine, frames, seconds: float, out: dict) -> None
         fps_out=round(len(seen) / elapsed, 1),
         up_kbit_s=round((engine.stats.bytes_up - start_stats[0]) * 8 / elapsed / 1000),
         down_kbit_s=round((engine.stats.bytes_down - start_stats[1]) * 8 / elapsed / 1000),
+        wire_up_kbit_s=round((engine.stats.wire_up - start_stats[2]) * 8 / elapsed / 1000),
+        wire_down_kbit_s=round((engine.stats.wire_down - start_stats[3]) * 8 / elapsed / 1000),
         dropped_up=engine.stats.frames_dropped,
     )
 
@@ -250,6 +260,15 @@ def bench(name: str, engine_args: list[str], local_factory, avatar, frames, args
             _run_remote(engine, frames, args.seconds, economy)
             engine.close()
             result["remote_down_256_q60"] = economy
+            engine = RemoteEngine(
+                EngineOptions(size=args.size), worker.address, TOKEN, worker.fingerprint, down="video"
+            )
+            engine.set_avatar(avatar)
+            _run_remote(engine, frames[:60], 2.0, {})
+            video: dict = {}
+            _run_remote(engine, frames, args.seconds, video)
+            engine.close()
+            result["remote_down_vp8"] = video
         if args.sessions > 1:
             engines = [
                 RemoteEngine(EngineOptions(size=args.size), worker.address, TOKEN, worker.fingerprint)

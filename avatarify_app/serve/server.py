@@ -28,6 +28,7 @@ from avatarify_app.engines.remote import protocol as p
 from avatarify_app.engines.remote.transport import IceSettings
 from avatarify_app.serve.certificate import Certificate
 from avatarify_app.serve.session import Session
+from avatarify_app.serve.video import result_track
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,9 @@ class Worker:
             down_side = p.integer(body["options"], "down_side", 64, 4096)
             down_quality = p.integer(body["options"], "down_quality", 20, 95)
             offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
+            video = body["options"].get("down") == "video"
+            if video and "m=video" not in offer.sdp:
+                raise p.ProtocolError("a video downlink needs a video m-line in the offer")
         except (KeyError, TypeError, p.ProtocolError) as exc:
             return refuse(400, f"malformed request ({exc})")
         if offer.type != "offer" or len(offer.sdp) > MAX_REQUEST:
@@ -158,6 +162,9 @@ class Worker:
                     await self._end(sid, f"connection {pc.connectionState}")
 
             await pc.setRemoteDescription(offer)
+            if video:  # the client offered to receive video: results go down as VP8
+                session.video = result_track()
+                pc.addTrack(session.video)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # noqa: BLE001 - a bad offer or an engine that fails: this client only
             logger.warning("could not start a session for %s: %s", peer, exc)

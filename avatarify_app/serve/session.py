@@ -68,6 +68,7 @@ class Session:
         self.quality = quality  # their JPEG quality
         self.control: Any = None
         self.frames: Any = None
+        self.video: Any = None  # a ``video.result_track()`` when results go down as VP8
         self.last_heard = time.monotonic()
         self.bad_messages = 0
         self.dropped_commands = 0
@@ -298,20 +299,27 @@ class Session:
         started = time.perf_counter()
         canvas, track = self._place(frame)
         out = self.engine.animate(canvas, track)
+        self.frames_done += 1
+        if self.video is not None:
+            self.loop.call_soon_threadsafe(self.video.put, self._fit(out, even=True), frame.seq)
+            return
         data = p.encode_jpeg(self._fit(out), self.quality)
         ms = (time.perf_counter() - started) * 1000
         message = p.pack(
             p.KIND_RESULT, p.result_header(frame.seq, frame.t, ms, (out.shape[0], out.shape[1])), data
         )
-        self.frames_done += 1
         self.loop.call_soon_threadsafe(self._send, self.frames, message, SEND_BUFFER)
 
-    def _fit(self, image: np.ndarray) -> np.ndarray:
+    def _fit(self, image: np.ndarray, even: bool = False) -> np.ndarray:
+        """``image`` at most ``max_side`` a side; ``even``: with even sides too (the video codec's 4:2:0)."""
         h, w = image.shape[:2]
-        if max(h, w) <= self.max_side:
+        k = min(1.0, self.max_side / max(h, w))
+        size = (max(2, round(w * k)), max(2, round(h * k)))
+        if even:
+            size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        if size == (w, h):
             return image
-        k = self.max_side / max(h, w)
-        return cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def close(self) -> None:
         """Stop the thread (after the frame in hand) and close the engine; calling it twice is fine."""

@@ -61,7 +61,9 @@ class RemoteStats:
     frames_dropped: int = 0  # replaced by a newer one before the link could take it
     bytes_up: int = 0
     results: int = 0
-    bytes_down: int = 0
+    bytes_down: int = 0  # results on the data channel (not a video downlink's)
+    wire_up: int = 0  # bytes through the ICE transport (everything, headers included), this link
+    wire_down: int = 0
     rtt_ms: float | None = None
     worker_ms: float | None = None  # the worker's time per frame (decode, engine, encode)
     connects: int = 0
@@ -77,12 +79,14 @@ class _Link:
     session: str
     last_heard: float = field(default_factory=time.monotonic)
     pending: bytes | None = None  # the newest frame, waiting for room in the send buffer
+    tasks: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class _Result:
     seq: int
-    jpeg: bytes
+    jpeg: bytes = b""
+    image: np.ndarray | None = None  # already decoded (the video downlink)
 
 
 class RemoteEngine(Engine):
@@ -92,9 +96,10 @@ class RemoteEngine(Engine):
     ``window``: the side of the square sent up (the face fills 1/2.4 of it); ``quality``: its JPEG
     quality. ``down_side``/``down_quality``: results come down at most this big a side (default
     ``options.size``; this engine scales them back to ``output_shape``) and at this JPEG quality: the
-    downlink's bit rate (docs/remote.md). Raises ``DeviceError`` when the worker cannot be reached
-    within ``connect_timeout`` seconds or refuses the token, ``InputError`` for a malformed address,
-    token or fingerprint.
+    downlink's bit rate (docs/remote.md). ``down="video"``: results come as a VP8 video track
+    instead (about 0.5-1.5 Mbit/s, one frame interval more latency). Raises ``DeviceError`` when the
+    worker cannot be reached within ``connect_timeout`` seconds or refuses the token, ``InputError``
+    for a malformed address, token or fingerprint.
     """
 
     name = "remote"
@@ -111,6 +116,7 @@ class RemoteEngine(Engine):
         quality: int = 80,
         down_side: int | None = None,
         down_quality: int = 75,
+        down: str = "jpeg",
         connect_timeout: float = 30.0,
         dead_after: float = 5.0,
         retry_every: float = 1.0,
@@ -127,6 +133,11 @@ class RemoteEngine(Engine):
         self._window = window
         self._quality = quality
         self._down = (down_side or options.size, down_quality)
+        if down not in ("jpeg", "video"):
+            raise ValueError(f"down={down!r}: 'jpeg' or 'video'")
+        if lockstep and down == "video":  # the receiver's jitter buffer holds a frame until the next
+            raise ValueError("lockstep needs the JPEG downlink")
+        self._down_mode = down
         self._dead_after, self._retry_every, self._ping_every = dead_after, retry_every, ping_every
         self.lockstep, self.lockstep_timeout = lockstep, lockstep_timeout
         self.stats = RemoteStats()
@@ -308,7 +319,11 @@ class RemoteEngine(Engine):
             return self._last_output if self._last_output is not None else self._rest
         if latest.seq != self._shown_seq:
             try:
-                image = p.decode_jpeg(latest.jpeg, p.MAX_AVATAR_SIDE)
+                image = (
+                    latest.image
+                    if latest.image is not None
+                    else p.decode_jpeg(latest.jpeg, p.MAX_AVATAR_SIDE)
+                )
             except p.ProtocolError:
                 logger.warning("a result from the worker could not be decoded")
             else:
@@ -343,6 +358,7 @@ class RemoteEngine(Engine):
             with contextlib.suppress(Exception):
                 link.control.send(p.text("ping", t=time.monotonic()))
             await asyncio.sleep(self._ping_every)
+            await self._count_bytes(link)
             quiet = time.monotonic() - link.last_heard
             if quiet > self._dead_after or link.pc.connectionState in ("failed", "closed"):
                 logger.warning(
@@ -358,6 +374,8 @@ class RemoteEngine(Engine):
     async def _drop(self, link: _Link) -> None:
         self._connected.clear()
         self._link = None
+        for task in link.tasks:
+            task.cancel()
         for waiter in list(self._waiters.values()):  # set_avatar stops waiting: sent again on reconnect
             if not waiter.done():
                 waiter.set_result({"type": "lost"})
@@ -382,6 +400,10 @@ class RemoteEngine(Engine):
         try:
             control = pc.createDataChannel(p.CONTROL_LABEL)
             frames = pc.createDataChannel(p.FRAMES_LABEL, ordered=False, maxRetransmits=0)
+            tracks: list[Any] = []
+            if self._down_mode == "video":
+                pc.addTransceiver("video", direction="recvonly")
+                pc.on("track", tracks.append)
             opened, frames_open = asyncio.Event(), asyncio.Event()
             control.on("open", opened.set)
             frames.on("open", frames_open.set)
@@ -425,6 +447,8 @@ class RemoteEngine(Engine):
             raise
         link = _Link(pc, control, frames, str(answer.get("device", "?")), str(answer.get("session", "?")))
         frames.bufferedAmountLowThreshold = SEND_BUFFER // 2
+        for track in tracks:
+            link.tasks.append(asyncio.get_running_loop().create_task(self._read_video(link, track)))
         control.on("message", lambda message: self._on_control(link, message))
         frames.on("message", lambda message: self._on_frame(link, message))
         frames.on("bufferedamountlow", lambda: self._flush(link))
@@ -459,6 +483,7 @@ class RemoteEngine(Engine):
             "window": self._window,
             "down_side": self._down[0],
             "down_quality": self._down[1],
+            "down": self._down_mode,
         }
 
     def _send_avatar(self, link: _Link | None = None) -> None:
@@ -523,6 +548,37 @@ class RemoteEngine(Engine):
             if self._latest is None or seq > self._latest.seq:
                 self._latest = _Result(seq, bytes(payload))
                 self._lock.notify_all()
+
+    async def _read_video(self, link: _Link, track: Any) -> None:
+        """Results from the video downlink, each with the frame number in its strip."""
+        from aiortc.mediastreams import MediaStreamError
+
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            link.last_heard = time.monotonic()
+            seq, picture = p.read_seq(frame.to_ndarray(format="rgb24"))
+            if seq is None:
+                continue
+            seq |= self._seq & ~0xFFFFFF  # 24 bits travel: unwrap
+            if seq > self._seq:
+                seq -= 1 << 24
+            self.stats.results += 1
+            with self._lock:
+                if self._latest is None or seq > self._latest.seq:
+                    self._latest = _Result(seq, image=np.ascontiguousarray(picture))
+                    self._lock.notify_all()
+
+    async def _count_bytes(self, link: _Link) -> None:
+        with contextlib.suppress(Exception):
+            for report in (await link.pc.getStats()).values():
+                if getattr(report, "type", None) == "transport":
+                    self.stats.wire_up, self.stats.wire_down = (
+                        int(report.bytesSent),
+                        int(report.bytesReceived),
+                    )
 
     def _on_control(self, link: _Link, message: object) -> None:
         link.last_heard = time.monotonic()

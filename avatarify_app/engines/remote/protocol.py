@@ -303,3 +303,42 @@ class FrameMessage:
 
 def result_header(seq: int, t: float, work_ms: float, shape: tuple[int, int]) -> dict[str, Any]:
     return {"seq": seq, "t": t, "ms": round(work_ms, 2), "h": shape[0], "w": shape[1]}
+
+
+# -- the video downlink's frame numbers -------------------------------------------------------------
+# A VP8 track carries no metadata of ours, and aiortc offsets RTP timestamps at random, so each video
+# frame carries the sequence number it answers in a strip below the picture: 24 bits and an 8-bit check,
+# one black or white cell each, big enough to survive the codec. The client cuts the strip off.
+STRIP = 16  # pixels
+_BITS = 32
+
+
+def _check(seq: int) -> int:
+    return (seq * 2654435761 >> 7) & 0xFF
+
+
+def stamp_seq(image: np.ndarray, seq: int) -> np.ndarray:
+    """``image`` (RGB uint8 (H, W, 3), W >= 64) with a ``STRIP``-pixel strip below holding ``seq``."""
+    h, w = image.shape[:2]
+    value = ((seq & 0xFFFFFF) << 8) | _check(seq & 0xFFFFFF)
+    bits = np.array([(value >> (_BITS - 1 - i)) & 1 for i in range(_BITS)], np.uint8) * 255
+    cell = w // _BITS
+    strip = np.zeros((STRIP, w, 3), np.uint8)
+    strip[:, : cell * _BITS] = np.repeat(bits, cell)[None, :, None]
+    return np.ascontiguousarray(np.concatenate([image, strip], axis=0))
+
+
+def read_seq(frame: np.ndarray) -> tuple[int | None, np.ndarray]:
+    """(the sequence number, or None when the strip does not check out; the picture above the strip)."""
+    picture, strip = frame[:-STRIP], frame[-STRIP:]
+    w = frame.shape[1]
+    cell = w // _BITS
+    if cell < 2:
+        return None, picture
+    middle = strip[STRIP // 4 : -STRIP // 4, : cell * _BITS].mean(axis=(0, 2))
+    cells = middle.reshape(_BITS, cell)[:, cell // 4 : cell - cell // 4].mean(axis=1)
+    value = 0
+    for level in cells:
+        value = (value << 1) | int(level > 127)
+    seq, check = value >> 8, value & 0xFF
+    return (seq if _check(seq) == check else None), picture

@@ -306,3 +306,22 @@ def test_no_worker_or_another_certificate_gets_one_line(start_worker, certificat
     with pytest.raises(DeviceError, match="another certificate than --fingerprint"):
         RemoteEngine(options, f"127.0.0.1:{worker.port}", TOKEN, "ab" * 32)
     assert not worker.worker.sessions
+
+
+def test_results_can_come_down_as_a_vp8_video_track(start_worker, connect, avatar_mona_lisa, driver) -> None:
+    """The video downlink: each frame carries the number of the frame it answers (a strip the client
+    cuts off), so frames_behind holds; the picture is the avatar."""
+    worker = start_worker()
+    engine = connect(worker, down="video", size=256)
+    engine.set_avatar(avatar_mona_lisa)
+    rest = engine._rest
+    assert rest is not None
+    outputs = drive(engine, driver, 60)
+    assert engine.stats.results > 20, engine.stats
+    assert engine.stats.bytes_down == 0  # nothing came down the data channel
+    out, behind = outputs[-1]
+    assert out.shape == (256, 256, 3)
+    assert 0 <= behind < 30
+    assert 15.0 < _psnr(out, rest) < 99.0  # the avatar, moved
+    with pytest.raises(ValueError, match="lockstep"):
+        connect(worker, down="video", lockstep=True)
