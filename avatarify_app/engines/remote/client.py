@@ -572,13 +572,14 @@ class RemoteEngine(Engine):
                     self._lock.notify_all()
 
     async def _count_bytes(self, link: _Link) -> None:
+        """Bytes through the DTLS transports: the data channels' (which ``getStats`` leaves out) and a
+        video track's, when it has its own."""
         with contextlib.suppress(Exception):
-            for report in (await link.pc.getStats()).values():
-                if getattr(report, "type", None) == "transport":
-                    self.stats.wire_up, self.stats.wire_down = (
-                        int(report.bytesSent),
-                        int(report.bytesReceived),
-                    )
+            reports = dict(link.pc.sctp.transport._get_stats())
+            reports.update(await link.pc.getStats())
+            transports = [r for r in reports.values() if getattr(r, "type", None) == "transport"]
+            self.stats.wire_up = sum(int(r.bytesSent) for r in transports)
+            self.stats.wire_down = sum(int(r.bytesReceived) for r in transports)
 
     def _on_control(self, link: _Link, message: object) -> None:
         link.last_heard = time.monotonic()
