@@ -134,10 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to the console")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Imported here, not at the top: each sub-command module imports this package (log_path, exits).
-    from avatarify_app.cli import doctor, gui, live, models, render, repair
+    from avatarify_app.cli import doctor, gui, live, models, render, repair, serve
 
     # In the order ``--help`` lists them.
-    for command in (gui, render, live, doctor, models, repair):
+    for command in (gui, render, live, serve, doctor, models, repair):
         command.register(subparsers)
     return parser
 
