@@ -50,7 +50,7 @@ os.environ.setdefault("AVATARIFY_ICE_ADDRESSES", "127.0.0.1")
 from avatarify_app.avatars import load_image  # noqa: E402
 from avatarify_app.capture import VideoFileSource  # noqa: E402
 from avatarify_app.config import EngineOptions  # noqa: E402
-from avatarify_app.engines import create_engine  # noqa: E402
+from avatarify_app.engines import FommChoice, MeshChoice, create_engine  # noqa: E402
 from avatarify_app.engines.remote import RemoteEngine  # noqa: E402
 from avatarify_app.engines.remote import client as remote_client  # noqa: E402
 from avatarify_app.tracking import FaceTracker, TrackerOptions  # noqa: E402
@@ -332,7 +332,7 @@ def main() -> None:
             bench(
                 "mesh",
                 ["--engine", "mesh"],
-                lambda o: create_engine("mesh", o),
+                lambda o: create_engine(MeshChoice(), o),
                 avatar,
                 frames,
                 args,
@@ -345,7 +345,7 @@ def main() -> None:
             fomm_args += ["--backend", "torch"]
 
             def fomm(o: EngineOptions):
-                return create_engine("fomm", o, checkpoint=checkpoint, config=config, backend="torch")
+                return create_engine(FommChoice(checkpoint=checkpoint, config=config, backend="torch"), o)
 
             report["runs"].append(bench("fomm-tiny", fomm_args, fomm, avatar, frames, args, data_home))
     report["machine"]["load_after"] = os.getloadavg()

@@ -18,6 +18,7 @@ from avatarify_app.errors import InputError
 from avatarify_app.pipeline.engine_setup import (
     DEFAULT_ENGINE,
     EngineChoice,
+    EngineInfo,
     choice_fields,
     entries,
     get,
@@ -102,32 +103,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine's own options (its choice record's fields, e.g. fomm's ``--checkpoint``), ``--strength``
     and the region strengths ``--eyes --mouth --head``. ``engine_choice`` and ``engine_options`` read
     them back."""
-    parser.add_argument(
-        "--engine",
-        choices=[info.name for info in entries()],
-        default=DEFAULT_ENGINE,
-        help="; ".join(f"{info.name}: {_escape(info.tip)}" for info in entries()) + " (default: %(default)s)",
-    )
-    group = parser.add_argument_group("engine options", "each applies to the engines it names")
-    added: dict[str, str] = {}  # flag -> the field it sets
-    for info in entries():
-        for f in choice_fields(info.choice):
-            flag = f.metadata.get("flag")
-            if flag is None or added.get(flag) == f.name:
-                continue  # not a command-line option, or one an earlier engine shares
-            if flag in added:
-                raise ValueError(f"{flag} stands for two different fields ({added[flag]}, {f.name})")
-            added[flag] = f.name
-            default = "" if f.default in (None, dataclasses.MISSING) else f" (default: {f.default})"
-            group.add_argument(
-                flag,
-                dest=f.name,
-                type=Path if "Path" in str(f.type) else str,
-                choices=f.metadata.get("choices"),
-                metavar=f.metadata.get("metavar"),
-                default=None,
-                help=_escape(f.metadata["help"] + default),
-            )
+    add_engine_choice_arguments(parser, entries(), DEFAULT_ENGINE)
     parser.add_argument(
         "--strength",
         type=bounded_float(*STRENGTH_RANGE),
@@ -151,11 +127,55 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def add_engine_choice_arguments(
+    parser: argparse.ArgumentParser, engines: tuple[EngineInfo, ...], default: str
+) -> None:
+    """``--engine`` (one of ``engines``; ``default`` when no flag picks one) and each of those engines'
+    own options, from their choice records' fields (``engine_choice`` reads them back)."""
+    parser.add_argument(
+        "--engine",
+        choices=[info.name for info in engines],
+        default=None,
+        help="; ".join(f"{info.name}: {_escape(info.tip)}" for info in engines) + f" (default: {default})",
+    )
+    parser.set_defaults(default_engine=default)
+    group = parser.add_argument_group("engine options", "each applies to the engines it names")
+    added: dict[str, str] = {}  # flag -> the field it sets
+    for info in engines:
+        for f in choice_fields(info.choice):
+            flag = f.metadata.get("flag")
+            if flag is None or added.get(flag) == f.name:
+                continue  # not a command-line option, or one an earlier engine shares
+            if flag in added:
+                raise ValueError(f"{flag} stands for two different fields ({added[flag]}, {f.name})")
+            added[flag] = f.name
+            kind = str(f.type)
+            shown = f.default not in (None, dataclasses.MISSING, (), False)
+            default_text = f" (default: {f.default})" if shown else ""
+            common = {"dest": f.name, "default": None, "help": _escape(f.metadata["help"] + default_text)}
+            if "bool" in kind:
+                group.add_argument(flag, action="store_true", **common)
+                continue
+            group.add_argument(
+                flag,
+                action="append" if "tuple" in kind else "store",
+                type=Path if "Path" in kind else str,
+                choices=f.metadata.get("choices"),
+                metavar=f.metadata.get("metavar"),
+                **common,
+            )
+
+
 def engine_choice(args: argparse.Namespace) -> EngineChoice:
-    """The engine choice the command line asks for (``add_engine_arguments``); ``InputError`` for a
-    value the chosen engine does not take."""
-    fields = choice_fields(get(args.engine).choice)
-    return make_choice(args.engine, {f.name: getattr(args, f.name, None) for f in fields})
+    """The engine choice the command line asks for (``add_engine_choice_arguments``): ``--engine``, or
+    the engine a flag of its own picks (``--remote``), or the default; ``InputError`` for a value the
+    chosen engine does not take."""
+    name = args.engine or next(
+        (info.name for info in entries() if info.selected_by and getattr(args, info.selected_by, None)),
+        args.default_engine,
+    )
+    fields = choice_fields(get(name).choice)
+    return make_choice(name, {f.name: getattr(args, f.name, None) for f in fields})
 
 
 def engine_options(

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     driving = Driving.demo() if args.demo else Driving.from_file(args.driving)
     avatar = load_image(avatar_path)
     framing = OutputFraming.FULL if args.full else OutputFraming.SQUARE
-    engine = open_engine(choice, engine_options(args, size=args.size, framing=framing), progress=_say)
+    options = engine_options(args, size=args.size, framing=framing)
+    engine = open_engine(choice, options, progress=_say, offline=True)
     started = time.time()
     progress = _ProgressBar()
     try:

@@ -12,14 +12,13 @@ import contextlib
 import errno
 import logging
 import sys
-from pathlib import Path
 
-from avatarify_app.cli.options import add_fomm_runtime_arguments
-from avatarify_app.config import FOMM_CPU_SPEED, EngineOptions
-from avatarify_app.engines import ENGINE_NAMES, Engine
+from avatarify_app.cli.options import add_engine_choice_arguments, engine_choice
+from avatarify_app.config import EngineOptions
+from avatarify_app.engines import Engine
 from avatarify_app.engines.remote.transport import DEFAULT_PORT, IceSettings, check_token
 from avatarify_app.errors import DeviceError
-from avatarify_app.pipeline.engine_setup import open_engine
+from avatarify_app.pipeline.engine_setup import DEFAULT_WORKER_ENGINE, EngineInfo, entries, get, open_engine
 from avatarify_app.serve.certificate import load_or_make
 from avatarify_app.serve.server import EngineFactory, Worker, WorkerConfig, new_token
 
@@ -39,10 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--port", type=int, default=DEFAULT_PORT, help="HTTPS port for signalling (default: %(default)s)"
     )
     parser.add_argument("--token", help="the secret clients must give (default: a new random one each start)")
-    parser.add_argument("--engine", choices=ENGINE_NAMES, default="fomm", help="default: %(default)s")
-    parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (fomm engine)")
-    parser.add_argument("--config", type=Path, help="FOMM model config YAML (fomm engine)")
-    add_fomm_runtime_arguments(parser)
+    add_engine_choice_arguments(
+        parser, tuple(info for info in entries() if info.local), DEFAULT_WORKER_ENGINE
+    )
     parser.add_argument(
         "--max-sessions", type=_positive_int, default=4, metavar="N", help="default: %(default)s"
     )
@@ -78,18 +76,12 @@ def ice_settings(args: argparse.Namespace) -> IceSettings:
 
 
 def engine_factory(args: argparse.Namespace) -> EngineFactory:
-    """The one place the worker opens engines: the app's own ``open_engine``, per session."""
+    """The one place the worker opens engines: the app's own ``open_engine``, per session, with the
+    engine choice of the command line."""
+    choice = engine_choice(args)
 
     def factory(options: EngineOptions) -> Engine:
-        return open_engine(
-            args.engine,
-            options,
-            checkpoint=args.checkpoint,
-            config=args.config,
-            backend=args.backend,
-            precision=args.precision,
-            progress=_say,
-        )
+        return open_engine(choice, options, progress=_say)
 
     return factory
 
@@ -99,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     ice = ice_settings(args)
     factory = engine_factory(args)
     probe = factory(EngineOptions())  # fails early with one line for a bad checkpoint; says the device
-    device = str(getattr(probe, "device_name", "CPU"))
+    device = probe.device_name
     probe.close()
     certificate = load_or_make()
     config = WorkerConfig(token, certificate, args.host, args.port, args.max_sessions, ice)
@@ -118,7 +110,8 @@ async def _serve(worker: Worker, args: argparse.Namespace, device: str) -> None:
     host = args.host if args.host not in ("0.0.0.0", "::", "") else None
     addresses = [host] if host else _addresses()
     shown = addresses[0] if addresses else "THIS-MACHINE"
-    print(start_line(args.engine, device, args.host, worker.port, args.max_sessions), flush=True)
+    info = get(engine_choice(args).name)
+    print(start_line(info, device, args.host, worker.port, args.max_sessions), flush=True)
     command = (
         f"avatarify live --remote {_url_host(shown)}:{worker.port} --token {worker.config.token} "
         f"--fingerprint {worker.config.certificate.fingerprint_hex}"
@@ -139,15 +132,11 @@ async def _serve(worker: Worker, args: argparse.Namespace, device: str) -> None:
             await worker.stop()
 
 
-def start_line(engine: str, device: str, host: str, port: int, sessions: int) -> str:
+def start_line(info: EngineInfo, device: str, host: str, port: int, sessions: int) -> str:
     gpu = any(word in device for word in ("CUDA", "MPS", "GPU"))
-    where = f"{engine} engine on {device}"
+    where = f"{info.name} engine on {device}"
     if not gpu:
-        where += (
-            " (no GPU found: it works, slowly; " + FOMM_CPU_SPEED + ")"
-            if engine == "fomm"
-            else " (no GPU found; the mesh engine needs none)"
-        )
+        where += f" (no GPU found: it runs on the CPU; {info.tip})"
     return f"avatarify worker: {where}; listening on {host}:{port} (HTTPS), up to {sessions} sessions"
 
 

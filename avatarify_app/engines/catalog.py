@@ -39,6 +39,7 @@ class Needs(enum.Enum):
     NOTHING = "nothing"
     FILE = "file"  # one checkpoint file
     FOLDER = "folder"  # a folder of weight files
+    FORM = "form"  # the fields with a ``label`` (an address, a token): the window asks for them
 
 
 def option(
@@ -48,11 +49,25 @@ def option(
     default: Any = None,
     choices: tuple[str, ...] | None = None,
     metavar: str | None = None,
+    label: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """A choice field with its command-line flag: ``checkpoint: Path | None = option("--checkpoint",
-    "...")``. ``choices`` limits a text field to these values (checked by ``make_choice``)."""
-    metadata = {"flag": flag, "help": help, "choices": choices, "metavar": metavar}
-    return field(default=default, metadata=metadata)
+    "...")``. ``choices`` limits a text field to these values (checked by ``make_choice``). ``label``:
+    the window asks for this field in the engine's form (``Needs.FORM``). ``secret``: a password or
+    token, which the settings keep where the OS keeps secrets when it can, and no log shows.
+
+    Field types: text, whole or decimal numbers, on/off (a flag without a value on the command
+    line), a path, or a tuple of texts (a flag given several times)."""
+    metadata = {
+        "flag": flag,
+        "help": help,
+        "choices": choices,
+        "metavar": metavar,
+        "label": label,
+        "secret": secret,
+    }
+    return field(default=default, metadata=metadata, repr=not secret)  # a secret never reaches a log
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +87,13 @@ class EngineChoice:
 @dataclass(frozen=True, slots=True)
 class EngineContext:
     """What the app lends an engine being built: ``cache_dir`` for models converted for this computer,
-    ``progress`` for the sentences shown while a first use prepares a model."""
+    ``progress`` for the sentences shown while a first use prepares a model. ``offline``: a file
+    drives it frame by frame (``render``), so an engine with frames in flight answers each frame
+    before the next instead of showing the newest answer."""
 
     cache_dir: Path | None = None
     progress: Callable[[str], None] | None = None
+    offline: bool = False
 
 
 EngineFactory = Callable[[Any, EngineOptions, EngineContext], Engine]
@@ -90,6 +108,8 @@ class EngineInfo:
     file button; ``file_filter`` for its dialog); ``precisions``: the values of the choice's
     ``precision`` field, with ``precision_labels`` for the window's quality menu (empty: no menu);
     ``choice``: the engine's choice record type; ``factory(choice, options, context)`` builds it.
+    ``selected_by``: a choice field whose flag alone picks this engine on a command line (``--remote
+    HOST:PORT`` without ``--engine``). ``local``: it runs on this computer (a worker may serve it).
     """
 
     name: str
@@ -101,6 +121,8 @@ class EngineInfo:
     file_filter: str = "All files (*)"
     precisions: tuple[str, ...] = ()
     precision_labels: Mapping[str, str] = field(default_factory=dict)
+    selected_by: str | None = None
+    local: bool = True
 
     @property
     def short_label(self) -> str:
@@ -140,6 +162,40 @@ class FommChoice(EngineChoice):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteChoice(EngineChoice):
+    """An ``avatarify serve`` worker on another machine (docs/remote.md): its address, token and
+    certificate fingerprint (all three printed by the worker), and NAT traversal."""
+
+    engine: ClassVar[str] = "remote"
+    remote: str | None = option(
+        "--remote",
+        "remote: the worker's address, as avatarify serve prints it (picks the remote engine)",
+        metavar="HOST:PORT",
+        label="Worker address",
+    )
+    token: str | None = option(
+        "--token", "remote: the worker's token", metavar="TOKEN", label="Token", secret=True
+    )
+    fingerprint: str | None = option(
+        "--fingerprint",
+        "remote: the worker's certificate fingerprint (the client trusts that certificate only)",
+        metavar="HEX",
+        label="Fingerprint",
+    )
+    stun: tuple[str, ...] = option(
+        "--stun", "remote: a STUN server, stun:HOST:PORT", default=(), metavar="URL"
+    )
+    turn: tuple[str, ...] = option(
+        "--turn", "remote: a TURN relay, turn:HOST:PORT (both sides behind NAT)", default=(), metavar="URL"
+    )
+    turn_user: str | None = option("--turn-user", "remote: the TURN user name", metavar="U")
+    turn_password: str | None = option(
+        "--turn-password", "remote: the TURN password", metavar="P", secret=True
+    )
+    relay_only: bool = option("--relay-only", "remote: connect through the TURN relay only", default=False)
+
+
 def _mesh(choice: MeshChoice, options: EngineOptions, context: EngineContext) -> Engine:
     from avatarify_app.engines.mesh import MeshEngine
 
@@ -163,6 +219,25 @@ def _fomm(choice: FommChoice, options: EngineOptions, context: EngineContext) ->
     )
 
 
+def _remote(choice: RemoteChoice, options: EngineOptions, context: EngineContext) -> Engine:
+    from avatarify_app.engines.remote import IceSettings, RemoteEngine
+
+    if not choice.remote:
+        raise InputError(
+            "the remote engine needs the worker's address: --remote HOST:PORT (avatarify serve prints it)"
+        )
+    ice = IceSettings(
+        stun=choice.stun,
+        turn=choice.turn,
+        turn_user=choice.turn_user,
+        turn_password=choice.turn_password,
+        relay_only=choice.relay_only,
+    )
+    return RemoteEngine(
+        options, choice.remote, choice.token, choice.fingerprint or "", ice, lockstep=context.offline
+    )
+
+
 _BUILT_IN = (
     EngineInfo(
         name="mesh",
@@ -183,7 +258,21 @@ _BUILT_IN = (
         precisions=FOMM_PRECISIONS,
         precision_labels={"auto": "Automatic", "fp32": "Best quality (fp32)", "int8": "Fastest (int8, CPU)"},
     ),
+    EngineInfo(
+        name="remote",
+        label="Remote engine (GPU worker)",
+        tip="Runs the engine on another machine (avatarify serve on a GPU): real time without a GPU here; "
+        "needs the worker's address, token and fingerprint",
+        choice=RemoteChoice,
+        factory=_remote,
+        needs=Needs.FORM,
+        selected_by="remote",
+        local=False,
+    ),
 )
+# The engine a worker (``avatarify serve``) runs when none is named: the neural one, which a laptop
+# cannot run in real time.
+DEFAULT_WORKER_ENGINE = "fomm"
 _CATALOG: dict[str, EngineInfo] = {info.name: info for info in _BUILT_IN}
 
 
@@ -203,6 +292,11 @@ def get(name: str) -> EngineInfo:
         return _CATALOG[name]
     except KeyError:
         raise InputError(f"unknown engine {name!r}: choose one of {', '.join(_CATALOG)}") from None
+
+
+def is_secret(f: dataclasses.Field) -> bool:
+    """Whether a choice field holds a password or token (``option(secret=True)``)."""
+    return bool(f.metadata.get("secret"))
 
 
 def info_for(choice: EngineChoice) -> EngineInfo:
@@ -274,13 +368,16 @@ def choice_as_text(choice: EngineChoice) -> dict[str, str]:
     out = {}
     for f in choice_fields(type(choice)):
         value = getattr(choice, f.name)
-        out[f.name] = "" if value is None else str(value)
+        out[f.name] = "" if value is None else " ".join(value) if isinstance(value, tuple) else str(value)
     return out
 
 
 def _convert(engine: str, f: dataclasses.Field, value: object, existing_files: bool) -> Any:
     kind = str(f.type)
     what = f"the {engine} engine's {f.name}"
+    if "tuple" in kind:
+        items = value if isinstance(value, list | tuple) else str(value).split()
+        return tuple(str(item) for item in items)
     if "Path" in kind:
         path = Path(str(value))
         if existing_files and not path.exists():

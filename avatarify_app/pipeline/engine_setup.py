@@ -12,6 +12,7 @@ from collections.abc import Callable
 from avatarify_app.engines import Engine, EngineOptions
 from avatarify_app.engines.catalog import (
     DEFAULT_ENGINE,
+    DEFAULT_WORKER_ENGINE,
     EngineChoice,
     EngineContext,
     EngineInfo,
@@ -23,6 +24,7 @@ from avatarify_app.engines.catalog import (
     entries,
     get,
     info_for,
+    is_secret,
     make_choice,
     names,
 )
@@ -30,6 +32,7 @@ from avatarify_app.modelstore import converted_models_dir, resolve_files
 
 __all__ = [
     "DEFAULT_ENGINE",
+    "DEFAULT_WORKER_ENGINE",
     "EngineChoice",
     "EngineInfo",
     "Needs",
@@ -39,6 +42,7 @@ __all__ = [
     "entries",
     "get",
     "info_for",
+    "is_secret",
     "make_choice",
     "names",
     "open_engine",
@@ -50,11 +54,13 @@ def open_engine(
     options: EngineOptions,
     *,
     progress: Callable[[str], None] | None = None,
+    offline: bool = False,
 ) -> Engine:
     """Build the engine ``choice`` names (``engines.catalog.create_engine``), with the files it leaves
     open found by the model store and converted models cached in the user cache folder.
 
-    ``progress`` receives sentences while a model is prepared on first use.
+    ``progress`` receives sentences while a model is prepared on first use. ``offline``: a file
+    drives it frame by frame (``render``; see ``EngineContext``).
     """
-    context = EngineContext(cache_dir=converted_models_dir(), progress=progress)
+    context = EngineContext(cache_dir=converted_models_dir(), progress=progress, offline=offline)
     return create_engine(resolve_files(choice), options, context)

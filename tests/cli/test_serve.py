@@ -6,13 +6,15 @@ import pytest
 
 from avatarify_app import cli
 from avatarify_app.cli.serve import start_line
+from avatarify_app.engines import catalog
 
 
 def test_the_start_line_says_when_there_is_no_gpu() -> None:
-    line = start_line("fomm", "CPU, OpenVINO fp32", "0.0.0.0", 8443, 4)
-    assert "fomm engine on CPU, OpenVINO fp32 (no GPU found: it works, slowly" in line
+    fomm = catalog.get("fomm")
+    line = start_line(fomm, "CPU, OpenVINO fp32", "0.0.0.0", 8443, 4)
+    assert "fomm engine on CPU, OpenVINO fp32 (no GPU found: it runs on the CPU; " in line
     assert "up to 4 sessions" in line
-    gpu = start_line("fomm", "CUDA: NVIDIA H200, torch fp16 + CUDA graphs", "0.0.0.0", 8443, 8)
+    gpu = start_line(fomm, "CUDA: NVIDIA H200, torch fp16 + CUDA graphs", "0.0.0.0", 8443, 8)
     assert "no GPU" not in gpu
 
 

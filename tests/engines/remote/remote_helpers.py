@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from avatarify_app.config import EngineOptions
-from avatarify_app.engines import create_engine
+from avatarify_app.engines import MeshChoice, create_engine
 from avatarify_app.engines.remote import RemoteEngine
 from avatarify_app.tracking import FaceTracker, TrackerOptions
 
@@ -21,7 +21,7 @@ SIZE = 128  # small frames: two shared cores
 
 
 def mesh_factory(options: EngineOptions):
-    return create_engine("mesh", options)
+    return create_engine(MeshChoice(), options)
 
 
 class Driver:

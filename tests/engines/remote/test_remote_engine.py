@@ -17,7 +17,7 @@ from remote_helpers import SIZE, TOKEN, drive, wait_until
 
 from avatarify_app.capture import VideoFileSource
 from avatarify_app.config import EngineOptions, VirtualCameraSettings
-from avatarify_app.engines import create_engine
+from avatarify_app.engines import MeshChoice, create_engine
 from avatarify_app.engines.remote import REFUSED
 from avatarify_app.engines.remote import protocol as p
 from avatarify_app.errors import DeviceError, InputError
@@ -51,7 +51,7 @@ def test_a_render_through_the_worker_matches_the_local_engine(
     assert remote.output_shape == (SIZE, SIZE)
     assert remote.device_name.startswith(f"remote: CPU at 127.0.0.1:{worker.port}")
     render_clip(remote, driving, tmp_path / "remote.mp4")
-    local = create_engine("mesh", EngineOptions(size=SIZE))
+    local = create_engine(MeshChoice(), EngineOptions(size=SIZE))
     local.set_avatar(avatar_mona_lisa)
     render_clip(local, driving, tmp_path / "local.mp4")
 
@@ -70,7 +70,7 @@ def test_the_live_pipeline_records_ten_seconds_through_the_worker(
     worker = start_worker()
     made = []
 
-    def factory(name, options, checkpoint):
+    def factory(choice, options):
         made.append(connect(worker, size=options.size))
         return made[-1]
 

@@ -230,7 +230,7 @@ def test_a_recording_goes_on_while_the_worker_is_killed_and_started_again(
     ).groups()
     made: list[RemoteEngine] = []
 
-    def factory(name, options, checkpoint):
+    def factory(choice, options):
         made.append(RemoteEngine(options, address, token, fingerprint, window=192, dead_after=1.5))
         return made[-1]
 
