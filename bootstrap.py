@@ -37,6 +37,7 @@ APT_TEST = [
     "espeak-ng", "sox",  # speech to play into it
     "desktop-file-utils",  # validates the Linux .desktop file
     "chromium",  # a real browser plays the MP4 files we write (tests/outputs/test_browser.py)
+    "coturn",  # a real TURN relay on 127.0.0.1 for the remote engine's relay-only test
 ]  # fmt: skip
 
 

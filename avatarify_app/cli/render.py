@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         engine.set_avatar(avatar)
         report = render_clip(engine, driving, args.out, neutral_frame=args.neutral_frame, progress=progress)
+        runs_on = engine.device_name  # while it is open (a remote engine says its worker)
     except Interrupted as exc:
         progress.stop()
         where = _left_behind(args.out, started, progress.done)
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     fps = report.frames / max(report.loop_s, 1e-6)
     print(
         f"frame loop: {report.frames} frames in {report.loop_s:.1f} s, {fps:.1f} frames/s "
-        + f"({choice.name} on {engine.device_name})"
+        + f"({choice.name} on {runs_on})"
     )
     return 0
 

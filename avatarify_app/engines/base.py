@@ -7,7 +7,7 @@ import abc
 import numpy as np
 
 from avatarify_app.config import EngineOptions, OutputFraming
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, MessageLevel
 
 __all__ = ["Engine", "EngineOptions", "OutputFraming"]
 
@@ -29,7 +29,10 @@ class Engine(abc.ABC):
           engine has frames in flight (a remote engine). Such an engine sets ``frames_behind`` on each
           call to how many calls ago the frame its output answers was given (0: this call's); the
           pipeline measures latency from that frame's capture time.
-        - ``device_name`` says where it runs, for the user ("CPU", "CPU, OpenVINO fp32", "CUDA: <GPU>").
+        - ``device_name`` says where it runs, for the user ("CPU", "CPU, OpenVINO fp32", "CUDA: <GPU>");
+          it may change while it runs (a remote engine's round trip), and the window follows it.
+        - ``take_notices()`` hands over what the user should be told since the last call (a remote
+          engine lost its worker, or has it back), as (level, sentence) pairs; the pipeline shows them.
         - ``strength``, ``eyes``, ``mouth`` and ``head`` may be changed between frames.
         - All methods are called from one thread (the inference thread, or the CLI's loop); an engine
           need not be thread-safe. An engine never imports the pipeline, outputs or gui.
@@ -71,6 +74,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def is_calibrated(self) -> bool:
         """Whether a neutral pose is set. A new avatar keeps the calibration: it belongs to the driver."""
+
+    def take_notices(self) -> list[tuple[MessageLevel, str]]:
+        """Sentences for the user since the last call, oldest first (none by default)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - engines without resources need not override
         """Release resources."""

@@ -13,6 +13,7 @@ from avatarify_app.pipeline.events import (
     Calibrated,
     CameraPreview,
     EngineChanged,
+    EngineStatus,
     Event,
     FramesReady,
     MessagePosted,
@@ -54,6 +55,8 @@ class ControllerBridge(QObject):
     """``AvatarChanged``: the avatar in use (image RGB uint8, its face track, its file or None)."""
     engine_changed = Signal(object, str)
     """The engine choice now loaded (``EngineChoice``) and where it runs (``"CPU"``, ``"CUDA: ..."``)."""
+    engine_status = Signal(str)
+    """Where the engine in use runs now, when that changed while it runs (a remote engine's round trip)."""
     calibrated = Signal(object)
     """``HeadPose``: the neutral pose just taken from the driver."""
     recording_changed = Signal(object, float)
@@ -127,6 +130,8 @@ class ControllerBridge(QObject):
                 self.avatar_changed.emit(event)
             case EngineChanged(choice=choice, device=device):
                 self.engine_changed.emit(choice, device)
+            case EngineStatus(device=device):
+                self.engine_status.emit(device)
             case Calibrated(pose=pose):
                 self.calibrated.emit(pose)
             case RecordingChanged(path=path, elapsed_s=elapsed_s):

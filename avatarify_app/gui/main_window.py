@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self._bind_shortcuts()
 
         self.gallery.problem.connect(self.show_message)
+        self.source_panel.problem.connect(self.show_message)
         bridge.message_posted.connect(self.show_message)
         bridge.metrics_updated.connect(self._on_metrics)
         bridge.state_changed.connect(self._on_state_changed)

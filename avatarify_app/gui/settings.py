@@ -7,8 +7,9 @@ Values are read typed (``QSettings.value(key, default, type=...)``: an ini file 
 values that no longer make sense (a deleted file, an unknown engine, a strength that is no number)
 fall back to the defaults, and strengths are kept within ``STRENGTH_RANGE``. A saved engine choice
 that cannot be used (an unknown engine, a bad value, a file that is gone) gives the default engine,
-with one line in the log. Settings of earlier versions (``engine/checkpoint``, ``engine/precision``)
-still load.
+with one line in the log. A secret field (a worker's token) goes to the OS's keyring when there is
+one (``gui.secrets``), else into the file with a warning in the log. Settings of earlier versions
+(``engine/checkpoint``, ``engine/precision``) still load.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from avatarify_app.config import STRENGTH_RANGE, STRENGTHS
 from avatarify_app.errors import InputError
-from avatarify_app.pipeline.engine_setup import EngineChoice, choice_as_text, choice_fields, get, make_choice
+from avatarify_app.gui.secrets import KeyringSecrets
+from avatarify_app.pipeline.engine_setup import (
+    EngineChoice,
+    choice_as_text,
+    choice_fields,
+    get,
+    is_secret,
+    make_choice,
+)
 from avatarify_app.pipeline.settings import LiveSettings
 
 logger = logging.getLogger(__name__)
@@ -39,8 +48,9 @@ def default_qsettings() -> QSettings:
 class SettingsStore:
     """Reads and writes the window's settings in ``qsettings`` (inject an ini-file ``QSettings`` in tests)."""
 
-    def __init__(self, qsettings: QSettings | None = None) -> None:
+    def __init__(self, qsettings: QSettings | None = None, secrets: KeyringSecrets | None = None) -> None:
         self._q = qsettings if qsettings is not None else default_qsettings()
+        self.secrets = secrets or KeyringSecrets()
 
     @property
     def file_name(self) -> str:
@@ -88,9 +98,21 @@ class SettingsStore:
         q.setValue("avatar/path", str(settings.avatar) if settings.avatar is not None else "")
         choice = settings.engine
         q.setValue("engine/name", choice.name)
+        secret = {f.name for f in choice_fields(type(choice)) if is_secret(f)}
         for name, text in choice_as_text(choice).items():
-            q.setValue(f"engine/{choice.name}/{name}", text)
+            key = f"engine/{choice.name}/{name}"
             q.remove(f"engine/{name}")  # an earlier version's key
+            if name in secret and self.secrets.set(f"{choice.name}/{name}", text):
+                q.remove(key)  # kept in the keyring, not in the file
+                continue
+            if name in secret and text:
+                logger.warning(
+                    "no keyring on this system: the %s engine's %s is kept in %s",
+                    choice.name,
+                    name,
+                    q.fileName(),
+                )
+            q.setValue(key, text)
         for name in STRENGTHS:
             q.setValue(f"engine/{name}", float(getattr(settings.engine_options, name)))
         q.setValue("view/mirror_preview", settings.mirror_preview)
@@ -109,6 +131,9 @@ class SettingsStore:
                 f.name: _text(q, f"engine/{name}/{f.name}", _text(q, f"engine/{f.name}"))
                 for f in choice_fields(kind)
             }
+            for f in choice_fields(kind):
+                if is_secret(f) and not values[f.name]:
+                    values[f.name] = self.secrets.get(f"{name}/{f.name}") or ""
             return make_choice(name, values, existing_files=True)
         except InputError as exc:
             logger.warning("the saved engine cannot be used (%s): using the %s engine", exc, default.name)

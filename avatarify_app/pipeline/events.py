@@ -126,6 +126,14 @@ class EngineChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """Where the engine in use runs now, when that changed while it runs (``Engine.device_name``: a
+    remote engine's round trip, or "reconnecting"); at most about once a second."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
 class Calibrated:
     """The neutral pose was taken from the current driving frame."""
 
@@ -186,6 +194,7 @@ Event = (
     | MessagePosted
     | AvatarChanged
     | EngineChanged
+    | EngineStatus
     | Calibrated
     | RecordingChanged
     | RecordingSaving

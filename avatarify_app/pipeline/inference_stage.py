@@ -18,7 +18,7 @@ from avatarify_app.errors import AvatarifyError, NoFaceError
 from avatarify_app.frames import FaceTrack, Frame, MessageLevel
 from avatarify_app.pipeline.controls import ControlRamp
 from avatarify_app.pipeline.engine_setup import default_choice
-from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, FramesReady
+from avatarify_app.pipeline.events import AvatarChanged, Calibrated, EngineChanged, EngineStatus, FramesReady
 from avatarify_app.pipeline.faces import face_square
 from avatarify_app.pipeline.queues import LatestQueue
 from avatarify_app.pipeline.records import ProcessedFrame
@@ -36,6 +36,8 @@ FRAME_WAIT_S = 0.1
 # The pose match (0-1) at which automatic calibration happens, once held for a second.
 AUTO_CALIBRATION_MATCH = 0.9
 
+# How often, at most, a change of the engine's ``device_name`` is announced (seconds).
+DEVICE_STATUS_EVERY_S = 1.0
 # How many driving frames the stage remembers for an engine with frames in flight (``frames_behind``).
 FRAMES_REMEMBERED = 64
 
@@ -138,6 +140,7 @@ class InferenceStage(Stage):
         self._neutral: tuple[np.ndarray, FaceTrack] | None = None  # the calibration frame, if any
         self._last: tuple[Frame, FaceTrack] | None = None
         self._given: deque[Frame] = deque(maxlen=FRAMES_REMEMBERED)  # the frames the engine was given
+        self._device = ("", 0.0)  # the engine's device_name as last announced, and when
         self._face_found: bool | None = None
         self._rerun = False
         self._controls = ControlRamp(settings.engine_options)  # eased into the engine frame by frame
@@ -210,6 +213,7 @@ class InferenceStage(Stage):
             old.close()
         self._settings = replace(self._settings, engine=choice)
         logger.info("engine %s ready on %s", choice.name, engine.device_name)
+        self._device = (engine.device_name, time.monotonic())
         self._emit(EngineChanged(choice=choice, device=engine.device_name))
 
     def _load_avatar(self, avatar: Path | np.ndarray | None) -> None:
@@ -280,6 +284,8 @@ class InferenceStage(Stage):
         )
         track, output = step.track, step.output
         answers = self._answered(frame) if step.animated else frame
+        if engine is not None:
+            self._tell(engine)
         self._last = (frame, track)
         self._on_face(track.found)
         t_end = time.monotonic()
@@ -303,6 +309,16 @@ class InferenceStage(Stage):
         )
         if self._auto_calibration.update(match, t_end) and settings.auto_calibrate:
             self._calibrate()
+
+    def _tell(self, engine: Engine) -> None:
+        """Post what the engine has to say, and announce where it runs now if that changed."""
+        for level, text in engine.take_notices():
+            self._post(level, text, key="engine")
+        device, said_at = self._device
+        now = time.monotonic()
+        if engine.device_name != device and now - said_at >= DEVICE_STATUS_EVERY_S:
+            self._device = (engine.device_name, now)
+            self._emit(EngineStatus(engine.device_name))
 
     def _answered(self, frame: Frame) -> Frame:
         """The driving frame the engine's newest output answers (``Engine.frames_behind``)."""

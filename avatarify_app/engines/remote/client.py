@@ -17,6 +17,7 @@ unreachable worker at start raise ``DeviceError``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -38,7 +39,7 @@ from avatarify_app.engines.remote.transport import (
     parse_fingerprint,
 )
 from avatarify_app.errors import DeviceError, NoFaceError
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, MessageLevel
 from avatarify_app.tracking import crop_face, detect_face
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class RemoteEngine(Engine):
         self._waiters: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
         self._fatal: str | None = None
         self._connected = threading.Event()
+        self._notices: collections.deque[tuple[MessageLevel, str]] = collections.deque(maxlen=8)
         self._closing = False
         self._link: _Link | None = None
         self._last_session: str | None = None  # a reconnect asks the worker to end it
@@ -191,6 +193,12 @@ class RemoteEngine(Engine):
             return f"remote: reconnecting to {where}"
         rtt = self.stats.rtt_ms
         return f"remote: {self._device} at {where}" + (f", rtt {rtt:.0f} ms" if rtt is not None else "")
+
+    def take_notices(self) -> list[tuple[MessageLevel, str]]:
+        notices = []
+        while self._notices:
+            notices.append(self._notices.popleft())  # appended on the connection's thread
+        return notices
 
     @property
     def connected(self) -> bool:
@@ -347,6 +355,9 @@ class RemoteEngine(Engine):
                 try:
                     self._link = await self._connect()
                     logger.info("reconnected to the worker at %s:%d", self.host, self.port)
+                    self._notices.append(
+                        (MessageLevel.INFO, f"Reconnected to the worker at {self.host}:{self.port}.")
+                    )
                 except _Fatal as exc:
                     logger.error("the worker will not serve this client: %s", exc)
                     self._fatal = str(exc)
@@ -369,6 +380,13 @@ class RemoteEngine(Engine):
                     quiet,
                 )
                 self.stats.lost += 1
+                self._notices.append(
+                    (
+                        MessageLevel.WARNING,
+                        f"Lost the worker at {self.host}:{self.port}: the output shows the avatar at rest "
+                        "until it is back; reconnecting…",
+                    )
+                )
                 await self._drop(link)
 
     async def _drop(self, link: _Link) -> None:

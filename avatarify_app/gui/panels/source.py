@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -19,13 +19,24 @@ from PySide6.QtWidgets import (
 )
 
 from avatarify_app.config import SourceSpec
+from avatarify_app.errors import InputError
 from avatarify_app.frames import MessageLevel, UserMessage
 from avatarify_app.gui.bridge import ControllerBridge
 from avatarify_app.gui.devices import Choice
+from avatarify_app.gui.engine_form import EngineForm
+from avatarify_app.gui.secrets import KeyringSecrets
 from avatarify_app.gui.widgets import videos_folder
 from avatarify_app.pipeline.controller import Controller
-from avatarify_app.pipeline.engine_setup import EngineChoice, EngineInfo, Needs
+from avatarify_app.pipeline.engine_setup import (
+    EngineChoice,
+    EngineInfo,
+    Needs,
+    choice_as_text,
+    choice_fields,
+    make_choice,
+)
 from avatarify_app.pipeline.events import PipelineState
+from avatarify_app.pipeline.stage import as_sentence
 
 DEMO, VIDEO = "demo", "video"  # picker values besides camera numbers
 NO_CAMERA_LABEL = "No camera found"
@@ -39,6 +50,9 @@ class SourcePanel(QGroupBox):
     that needs a checkpoint file or folder, the speed / quality menu of an engine with precisions,
     what runs ("FOMM on CPU, OpenVINO fp32"), and a busy bar while an engine loads (the first use of
     a checkpoint prepares the model)."""
+
+    problem = Signal(object)
+    """``UserMessage``: a value typed into an engine's form that the engine does not take."""
 
     def __init__(
         self,
@@ -91,6 +105,7 @@ class SourcePanel(QGroupBox):
         form.addRow(self.busy)
 
         bridge.engine_changed.connect(self._on_engine_changed)
+        bridge.engine_status.connect(self._show_device)
         bridge.message_posted.connect(self._on_message)
         bridge.settings_changed.connect(self.sync)
         self.sync()
@@ -130,9 +145,14 @@ class SourcePanel(QGroupBox):
         with QSignalBlocker(self.engine_combo):
             self.engine_combo.setCurrentIndex(max(self.engine_combo.findData(choice.name), 0))
         self._sync_quality(info, getattr(choice, "precision", None))
-        checkpoint: Path | None = getattr(choice, "checkpoint", None)
-        self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
-        self.checkpoint_button.setToolTip(str(checkpoint) if checkpoint else self._checkpoint_tip(info))
+        if info.needs is Needs.FORM:
+            address = getattr(choice, info.selected_by or "", None)
+            self.checkpoint_button.setText(_short(str(address), 16) if address else "Connect…")
+            self.checkpoint_button.setToolTip(f"{info.short_label}: {address}" if address else info.tip)
+        else:
+            checkpoint: Path | None = getattr(choice, "checkpoint", None)
+            self.checkpoint_button.setText(_short(checkpoint.name, 16) if checkpoint else "Checkpoint…")
+            self.checkpoint_button.setToolTip(str(checkpoint) if checkpoint else self._checkpoint_tip(info))
         self.checkpoint_button.setEnabled(info.needs is not Needs.NOTHING and not self.loading)
 
     def _sync_quality(self, info: EngineInfo, precision: str | None) -> None:
@@ -181,10 +201,13 @@ class SourcePanel(QGroupBox):
             self.sync()
 
     def choose_checkpoint(self, info: EngineInfo | None = None) -> None:
-        """Ask for the checkpoint file (or folder) of ``info``'s engine (default: the engine in use)
-        and load that engine with it."""
+        """Ask for the checkpoint file (or folder, or the form) of ``info``'s engine (default: the
+        engine in use) and load that engine with it."""
         info = info or self._info
         if info.needs is Needs.NOTHING:
+            return
+        if info.needs is Needs.FORM:
+            self._ask_form(info)
             return
         title = self._checkpoint_tip(info)
         if info.needs is Needs.FILE:
@@ -194,6 +217,20 @@ class SourcePanel(QGroupBox):
         if name:
             choice = self._controller.choice_for(info.name)
             self._load_engine(dataclasses.replace(choice, checkpoint=Path(name)))  # type: ignore[call-arg]
+
+    def _ask_form(self, info: EngineInfo) -> None:
+        """Ask for the form of ``info``'s engine (an address, a token) and load it; a value it does not
+        take is one message."""
+        choice = self._controller.choice_for(info.name)
+        form = EngineForm(info, choice, self, keyring_available=KeyringSecrets().available())
+        if form.exec() != EngineForm.DialogCode.Accepted:
+            return
+        try:
+            choice = make_choice(info.name, {**choice_as_text(choice), **form.values()})
+        except InputError as exc:
+            self.problem.emit(UserMessage(MessageLevel.ERROR, as_sentence(str(exc)), key="engine"))
+            return
+        self._load_engine(choice)
 
     def _on_camera_activated(self, row: int) -> None:
         value = self.camera_combo.itemData(row)
@@ -212,7 +249,7 @@ class SourcePanel(QGroupBox):
         if name == self._controller.settings.engine.name:
             return
         info, choice = self._engines[name], self._controller.choice_for(name)
-        if info.needs is not Needs.NOTHING and getattr(choice, "checkpoint", None) is None:
+        if info.needs is not Needs.NOTHING and not _complete(info, choice):
             self.choose_checkpoint(info)
             self.sync()  # the combo follows when (and if) the engine has loaded
             return
@@ -235,8 +272,11 @@ class SourcePanel(QGroupBox):
 
     def _on_engine_changed(self, choice: EngineChoice, device: str) -> None:
         self.set_loading(False)
-        self.device_label.setText(f"{self._engines[choice.name].short_label} on {device}")
+        self._show_device(device)
         self.sync()
+
+    def _show_device(self, device: str) -> None:
+        self.device_label.setText(f"{self._info.short_label} on {device}")
 
     def _on_message(self, message: UserMessage) -> None:
         if message.key == "engine" and message.level is MessageLevel.ERROR:
@@ -251,6 +291,13 @@ class SourcePanel(QGroupBox):
             row = self.camera_combo.count() - 1
             self.camera_combo.insertItem(row, f"Video: {_short(Path(value).name)}", value)
         return row
+
+
+def _complete(info: EngineInfo, choice: EngineChoice) -> bool:
+    """Whether ``choice`` has what its engine needs: its checkpoint, or every field of its form."""
+    if info.needs is Needs.FORM:
+        return all(getattr(choice, f.name) for f in choice_fields(info.choice) if f.metadata.get("label"))
+    return getattr(choice, "checkpoint", None) is not None
 
 
 def _narrow_combo() -> QComboBox:

@@ -274,3 +274,9 @@ def test_a_recording_goes_on_while_the_worker_is_killed_and_started_again(
     gaps = np.diff(times)
     assert gaps.max() < 0.5, f"the recording stopped for {gaps.max():.2f} s"
     assert engine.stats.lost == 1
+    # The user is told, once each, that the worker went away and came back.
+    told = [m for m in events.messages() if "the worker at" in m]
+    assert len(told) == 2, told
+    assert told[0].startswith("warning: Lost the worker at")
+    assert "reconnecting" in told[0]
+    assert told[1].startswith("info: Reconnected to the worker at")
