@@ -46,6 +46,16 @@ def keypoint_gaussians(kp: torch.Tensor, grid: torch.Tensor, variance: float = K
     return torch.exp(-0.5 * (diff * diff).sum(-1) / variance)
 
 
+def warp_volume(volume: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Trilinear sampling of ``volume`` at ``grid`` ((x, y, z) in [-1, 1], ``align_corners=False``: -1
+    and 1 are the outer faces of the end voxels, as the reference samples), zeros outside.
+
+    Shape:
+        volume: (B, C, D, H, W), grid: (B, D', H', W', 3) -> (B, C, D', H', W')
+    """
+    return F.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 @dataclass(frozen=True, slots=True)
 class DenseMotion:
     """``deformation`` (B, D, H, W, 3): where each output voxel samples the source volume;
@@ -112,7 +122,7 @@ class DenseMotionNetwork(nn.Module):
         grid = make_coordinate_grid_3d(d, h, w, kp_source.dtype, kp_source.device)
         motions = self.sparse_motions(grid, kp_driving, kp_source)  # (B, K+1, D, H, W, 3)
         repeated = feature.unsqueeze(1).expand(b, k1, *feature.shape[1:]).reshape(b * k1, -1, d, h, w)
-        deformed = F.grid_sample(repeated, motions.reshape(b * k1, d, h, w, 3), align_corners=False)
+        deformed = warp_volume(repeated, motions.reshape(b * k1, d, h, w, 3))
         deformed = deformed.view(b, k1, -1, d, h, w)  # (B, K+1, compress, D, H, W)
         heat = keypoint_gaussians(kp_driving, grid) - keypoint_gaussians(kp_source, grid)  # (B, K, D, H, W)
         heat = torch.cat([heat.new_zeros(b, 1, d, h, w), heat], dim=1).unsqueeze(2)
@@ -156,7 +166,7 @@ class WarpingNetwork(nn.Module):
         self, feature_3d: torch.Tensor, kp_driving: torch.Tensor, kp_source: torch.Tensor
     ) -> tuple[torch.Tensor, DenseMotion]:
         motion = self.dense_motion_network(feature_3d, kp_driving, kp_source)
-        out = F.grid_sample(feature_3d, motion.deformation, align_corners=False)
+        out = warp_volume(feature_3d, motion.deformation)
         b, c, d, h, w = out.shape
         out = self.fourth(self.third(out.view(b, c * d, h, w)))
         if motion.occlusion_map is not None:
