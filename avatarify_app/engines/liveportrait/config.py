@@ -106,6 +106,30 @@ class LivePortraitConfig:
             eye_hidden=(16, 16),
         )
 
+    @classmethod
+    def tiny(cls) -> LivePortraitConfig:
+        """``small`` at 64 in, 128 out (a 2-level dense-motion hourglass): behaviour tests in a blink."""
+        small = cls.small()
+        return cls(
+            input_size=64,
+            appearance=small.appearance,
+            motion=small.motion,
+            warping=WarpingParams(
+                block_expansion=4,
+                max_features=16,
+                reshape_channel=4,
+                dense_block_expansion=4,
+                dense_max_features=16,
+                dense_num_blocks=2,
+                dense_reshape_depth=4,
+                compress=2,
+            ),
+            spade=small.spade,
+            stitching_hidden=small.stitching_hidden,
+            lip_hidden=small.lip_hidden,
+            eye_hidden=small.eye_hidden,
+        )
+
     @property
     def output_size(self) -> int:
         return self.input_size * max(self.spade.upscale, 1)
@@ -127,5 +151,9 @@ class LivePortraitConfig:
             raise InputError(
                 f"input_size {self.input_size} must be a multiple of 32 and of 4 x 2**dense_num_blocks"
             )
+        warped = w.block_expansion * 2**w.num_down_blocks
+        decoded = min(self.spade.max_features, self.spade.block_expansion * 2**self.spade.num_down_blocks)
+        if warped != decoded:
+            raise InputError(f"the warping module gives {warped} channels, the decoder takes {decoded}")
         if len(self.motion.depths) != 4 or len(self.motion.dims) != 4:
             raise InputError("the motion extractor has four stages (depths and dims of length 4)")

@@ -3,7 +3,7 @@ the head pose (pitch, yaw and roll as 66 bins each), translation, expression del
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,10 @@ class MotionOutput:
     t: torch.Tensor
     exp: torch.Tensor
     scale: torch.Tensor
+
+    def float(self) -> MotionOutput:
+        """The same heads in float32 (after a half-precision pass)."""
+        return MotionOutput(*(getattr(self, f.name).float() for f in fields(self)))
 
 
 class ConvNeXtBlock(nn.Module):
