@@ -26,6 +26,7 @@ from avatarify_app.engines.liveportrait.model.keypoints import (
     retarget_lip,
     source_keypoints,
 )
+from avatarify_app.engines.liveportrait.model.warping import SourceMotionCache
 from avatarify_app.engines.liveportrait.ratios import eye_ratios, lip_ratio
 from avatarify_app.errors import DeviceError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
@@ -57,6 +58,7 @@ class _Avatar:
     feature_3d: torch.Tensor  # (1, C, D, S/4, S/4), F's volume
     info: KeypointInfo  # M's parameters of the avatar
     x_s: torch.Tensor  # (1, 21, 3) the avatar's transformed keypoints
+    motion_cache: SourceMotionCache  # W's source-only part (compressed volume, grid, Gaussians)
     lip_delta: (
         torch.Tensor | None
     )  # (1, 21, 3) closes the avatar's mouth first (the reference's normalize_lip)
@@ -166,6 +168,7 @@ class LivePortraitEngine(Engine):
             feature_3d = self.models.appearance(source).float()
             info = self._keypoint_info(source)
             x_s = source_keypoints(info)
+            motion_cache = self.models.warping.prepare(feature_3d, x_s)
             lip_delta, eyes = None, None
             if track.landmarks is not None:
                 landmarks = transform_points(crop.crop_from_frame, np.asarray(track.landmarks, np.float64))
@@ -175,7 +178,7 @@ class LivePortraitEngine(Engine):
                     ratios = torch.tensor([[c_lip, 0.0]], dtype=torch.float32, device=self.device)
                     lip_delta = retarget_lip(self.models.stitching, x_s, ratios).float()
         rest = self._frame(crop.image, crop, image)
-        self._avatar = _Avatar(image, track, crop, feature_3d, info, x_s, lip_delta, eyes, rest)
+        self._avatar = _Avatar(image, track, crop, feature_3d, info, x_s, motion_cache, lip_delta, eyes, rest)
         self._last_output = None
         logger.info("avatar set: %dx%d, face box %s", image.shape[1], image.shape[0], track.box)
 
@@ -224,7 +227,7 @@ class LivePortraitEngine(Engine):
                 x_d = stitch(self.models.stitching, avatar.x_s, x_d)
             if self.normalize_lip and avatar.lip_delta is not None:
                 x_d = x_d + avatar.lip_delta
-            warped, _ = self.models.warping(avatar.feature_3d, x_d, avatar.x_s)
+            warped, _ = self.models.warping(avatar.feature_3d, x_d, avatar.x_s, avatar.motion_cache)
             prediction = self.models.spade(warped)
         self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output

@@ -301,3 +301,15 @@ def test_transform_keypoints_batch_shapes():
     assert out.shape == (b, 21, 3)
     np.testing.assert_allclose(out[:, :, 2].numpy(), 0.0)  # tz dropped
     np.testing.assert_allclose(out[:, :, 0].numpy(), 0.1)
+
+
+def test_the_per_avatar_cache_changes_nothing(small_models: LivePortraitModels):
+    gen = torch.Generator().manual_seed(2)
+    feature = torch.randn(1, 4, 4, 64, 64, generator=gen)
+    x_s = 0.3 * torch.randn(1, 21, 3, generator=gen)
+    x_d = x_s + 0.05 * torch.randn(1, 21, 3, generator=gen)
+    warping = small_models.warping
+    with torch.no_grad():
+        plain, _ = warping(feature, x_d, x_s)
+        cached, _ = warping(feature, x_d, x_s, warping.prepare(feature, x_s))
+    torch.testing.assert_close(cached, plain, atol=0, rtol=0)

@@ -57,6 +57,17 @@ def warp_volume(volume: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceMotionCache:
+    """What dense motion needs that depends on the source alone (computed once per avatar):
+    ``compressed`` (B, compress, D, H, W) the compressed volume, ``grid`` (D, H, W, 3) the identity
+    grid, ``source_gaussians`` (B, K, D, H, W) the source keypoints' Gaussians."""
+
+    compressed: torch.Tensor
+    grid: torch.Tensor
+    source_gaussians: torch.Tensor
+
+
+@dataclass(frozen=True, slots=True)
 class DenseMotion:
     """``deformation`` (B, D, H, W, 3): where each output voxel samples the source volume;
     ``mask`` (B, K+1, D, H, W): the softmax weights of the K+1 sparse motions (background first);
@@ -113,18 +124,30 @@ class DenseMotionNetwork(nn.Module):
         identity = grid[None, None].expand(b, 1, *grid.shape)
         return torch.cat([identity, moved], dim=1)
 
+    def prepare(self, feature: torch.Tensor, kp_source: torch.Tensor) -> SourceMotionCache:
+        """The source-only part of ``forward``: feature (B, C, D, H, W), kp_source (B, K, 3)."""
+        _, _, d, h, w = feature.shape
+        compressed = F.relu(self.norm(self.compress(feature)))
+        grid = make_coordinate_grid_3d(d, h, w, kp_source.dtype, kp_source.device)
+        return SourceMotionCache(compressed, grid, keypoint_gaussians(kp_source, grid))
+
     def forward(
-        self, feature: torch.Tensor, kp_driving: torch.Tensor, kp_source: torch.Tensor
+        self,
+        feature: torch.Tensor,
+        kp_driving: torch.Tensor,
+        kp_source: torch.Tensor,
+        cache: SourceMotionCache | None = None,
     ) -> DenseMotion:
+        """``cache``: ``prepare(feature, kp_source)``, to skip the source-only work."""
         b, _, d, h, w = feature.shape
         k1 = self.num_kp + 1
-        feature = F.relu(self.norm(self.compress(feature)))  # (B, compress, D, H, W)
-        grid = make_coordinate_grid_3d(d, h, w, kp_source.dtype, kp_source.device)
+        cache = cache if cache is not None else self.prepare(feature, kp_source)
+        feature, grid = cache.compressed, cache.grid  # (B, compress, D, H, W), (D, H, W, 3)
         motions = self.sparse_motions(grid, kp_driving, kp_source)  # (B, K+1, D, H, W, 3)
         repeated = feature.unsqueeze(1).expand(b, k1, *feature.shape[1:]).reshape(b * k1, -1, d, h, w)
         deformed = warp_volume(repeated, motions.reshape(b * k1, d, h, w, 3))
         deformed = deformed.view(b, k1, -1, d, h, w)  # (B, K+1, compress, D, H, W)
-        heat = keypoint_gaussians(kp_driving, grid) - keypoint_gaussians(kp_source, grid)  # (B, K, D, H, W)
+        heat = keypoint_gaussians(kp_driving, grid) - cache.source_gaussians  # (B, K, D, H, W)
         heat = torch.cat([heat.new_zeros(b, 1, d, h, w), heat], dim=1).unsqueeze(2)
         net_in = torch.cat([heat, deformed], dim=2).view(b, -1, d, h, w)  # (B, (K+1)(compress+1), D, H, W)
         prediction = self.hourglass(net_in)
@@ -162,10 +185,18 @@ class WarpingNetwork(nn.Module):
         self.third = SameBlock2d(params.max_features, width, lrelu=True)
         self.fourth = nn.Conv2d(width, width, 1)
 
+    def prepare(self, feature_3d: torch.Tensor, kp_source: torch.Tensor) -> SourceMotionCache:
+        """The source-only part of the dense motion, for ``forward``'s ``cache`` (once per avatar)."""
+        return self.dense_motion_network.prepare(feature_3d, kp_source)
+
     def forward(
-        self, feature_3d: torch.Tensor, kp_driving: torch.Tensor, kp_source: torch.Tensor
+        self,
+        feature_3d: torch.Tensor,
+        kp_driving: torch.Tensor,
+        kp_source: torch.Tensor,
+        cache: SourceMotionCache | None = None,
     ) -> tuple[torch.Tensor, DenseMotion]:
-        motion = self.dense_motion_network(feature_3d, kp_driving, kp_source)
+        motion = self.dense_motion_network(feature_3d, kp_driving, kp_source, cache)
         out = warp_volume(feature_3d, motion.deformation)
         b, c, d, h, w = out.shape
         out = self.fourth(self.third(out.view(b, c * d, h, w)))
