@@ -12,8 +12,10 @@ at 256x256 in, 512x512 out. Stages, as ``LivePortraitEngine`` runs them:
   frame (crop, the above, the uint8 conversion; the FaceMesh tracking is not included: the pipeline runs
   it in its own stage).
 
-Each figure: min and median ms of ``--rounds`` rounds after one warm-up. ``openvino``: the result of
-``openvino.convert_model`` on the warping module (converted or the first line of its error).
+Each figure: min and median ms of ``--rounds`` rounds after one warm-up. ``openvino_warping_module``:
+the result of ``openvino.convert_model`` on the warping module, with its 5-D grid sampling as it is
+(the error) and with the 4-D decomposition (``WarpingNetwork.use_4d_sampling``: conversion time, max
+abs error against torch's 5-D sampling, OpenVINO f32 ms).
 ``--layout small`` runs the small layout of the tests instead (seconds, not minutes). Wall times on a
 shared machine are inflated by the load: ``load_average`` is recorded before and after.
 """
@@ -78,12 +80,13 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def try_openvino(models, config: LivePortraitConfig) -> dict[str, object]:
-    """Convert W with ``openvino.convert_model``; report success (and the max abs error) or the error."""
+def try_openvino(models, config: LivePortraitConfig, rounds: int) -> dict[str, object]:
+    """Convert W with ``openvino.convert_model``, with its 5-D grid sampling as it is and with the 4-D
+    decomposition (``use_4d_sampling``); report the error (or the max abs error and ms against torch)."""
     try:
         import openvino as ov
     except ImportError as exc:
-        return {"converted": False, "error": f"openvino not importable: {exc}"}
+        return {"error": f"openvino not importable: {exc}"}
 
     class Warp(torch.nn.Module):
         def __init__(self, warping: torch.nn.Module) -> None:
@@ -95,27 +98,42 @@ def try_openvino(models, config: LivePortraitConfig) -> dict[str, object]:
 
     side = config.input_size // 4
     a = config.appearance
-    f = torch.randn(1, a.reshape_channel, a.reshape_depth, side, side)
-    x_s = 0.3 * torch.randn(1, 21, 3)
-    x_d = x_s + 0.02 * torch.randn(1, 21, 3)
-    start = time.perf_counter()
-    try:
-        model = ov.convert_model(Warp(models.warping).eval(), example_input=(f, x_d, x_s))
-    except Exception as exc:  # noqa: BLE001 - the report is the point
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = next((line for line in lines if "supported shape" in line), lines[-1] if lines else "")
-        failed = next((line for line in lines if line.startswith("-- ")), "")
-        return {"converted": False, "failed_op": failed.strip("- :"), "reason": str(reason)[:300]}
-    seconds = time.perf_counter() - start
-    compiled = ov.Core().compile_model(model, "CPU")
-    out = compiled((f.numpy(), x_d.numpy(), x_s.numpy()))[0]
-    with torch.no_grad():
-        ref = Warp(models.warping)(f, x_d, x_s).numpy()
-    return {
-        "converted": True,
-        "convert_s": round(seconds, 1),
-        "max_abs_error": float(np.abs(out - ref).max()),
-    }
+    gen = torch.Generator().manual_seed(1)
+    f = torch.randn(1, a.reshape_channel, a.reshape_depth, side, side, generator=gen)
+    x_s = 0.3 * torch.randn(1, 21, 3, generator=gen)
+    x_d = x_s + 0.02 * torch.randn(1, 21, 3, generator=gen)
+    inputs = (f.numpy(), x_d.numpy(), x_s.numpy())
+    report: dict[str, object] = {}
+    for label, four_d in (("5d_grid_sample", False), ("4d_decomposition", True)):
+        models.warping.use_4d_sampling(four_d)
+        module = Warp(models.warping).eval()
+        start = time.perf_counter()
+        try:
+            model = ov.convert_model(module, example_input=(f, x_d, x_s))
+        except Exception as exc:  # noqa: BLE001 - the report is the point
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = next((line for line in lines if "supported shape" in line), lines[-1] if lines else "")
+            failed = next((line for line in lines if line.startswith("-- ")), "")
+            report[label] = {"converted": False, "failed_op": failed.strip("- :"), "reason": reason[:300]}
+            continue
+        seconds = time.perf_counter() - start
+        compiled = ov.Core().compile_model(
+            model,
+            "CPU",
+            {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()},
+        )
+        models.warping.use_4d_sampling(False)
+        with torch.no_grad():
+            ref = Warp(models.warping)(f, x_d, x_s).numpy()
+        report[label] = {
+            "converted": True,
+            "convert_s": round(seconds, 1),
+            "max_abs_error_vs_torch_5d": float(np.abs(compiled(inputs)[0] - ref).max()),
+            "output_max_abs": float(np.abs(ref).max()),
+            "openvino_f32": timed(lambda c=compiled: c(inputs), rounds, lambda: None),
+        }
+    models.warping.use_4d_sampling(False)
+    return report
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -125,32 +143,15 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layout", choices=("released", "small"), default="released")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--no-openvino", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    config = LivePortraitConfig.released() if args.layout == "released" else LivePortraitConfig.small()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    load_before = os.getloadavg()
+def torch_stages(
+    config: LivePortraitConfig, device: torch.device, rounds: int, sync: Callable[[], None]
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Each stage's figures, and ``LivePortraitEngine.animate``'s, with ``device_name``."""
     models = randomize_(build_models(config), seed=0).to(device)
     s = config.input_size
     gen = torch.Generator().manual_seed(0)
     source = torch.rand(1, 3, s, s, generator=gen).to(device)
     driving = torch.rand(1, 3, s, s, generator=gen).to(device)
-    result: dict[str, object] = {
-        "layout": args.layout,
-        "device": str(device),
-        "cpu": cpu_name(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "precision": "fp32",
-    }
     stages: dict[str, dict[str, float]] = {}
     with torch.no_grad():
         f_s = models.appearance(source)
@@ -171,12 +172,12 @@ def main() -> None:
             x = stitch(models.stitching, x_s, relative_driving_keypoints(info_s, info, info_0))
             models.spade(models.warping(f_s, x, x_s)[0])
 
-        stages["appearance_F"] = timed(lambda: models.appearance(source), args.rounds, sync)
-        stages["motion_M"] = timed(lambda: KeypointInfo.from_heads(models.motion(driving)), args.rounds, sync)
-        stages["keypoints_and_stitching"] = timed(maths, args.rounds, sync)
-        stages["warping_W"] = timed(lambda: models.warping(f_s, x_d, x_s), args.rounds, sync)
-        stages["decoder_G"] = timed(lambda: models.spade(warped), args.rounds, sync)
-        stages["per_frame_total"] = timed(per_frame, args.rounds, sync)
+        stages["appearance_F"] = timed(lambda: models.appearance(source), rounds, sync)
+        stages["motion_M"] = timed(lambda: KeypointInfo.from_heads(models.motion(driving)), rounds, sync)
+        stages["keypoints_and_stitching"] = timed(maths, rounds, sync)
+        stages["warping_W"] = timed(lambda: models.warping(f_s, x_d, x_s), rounds, sync)
+        stages["decoder_G"] = timed(lambda: models.spade(warped), rounds, sync)
+        stages["per_frame_total"] = timed(per_frame, rounds, sync)
     avatar = read_rgb(MEDIA / "avatar_mona_lisa.jpg")
     frames = [read_rgb(MEDIA / "driving_frames" / f"frame_{n:03d}.png") for n in (0, 138)]
     tracks = [detect_face(frame) for frame in frames]
@@ -186,16 +187,43 @@ def main() -> None:
             EngineOptions(),
             checkpoint=folder,
             config=config,
-            device=None if device.type == "cpu" else args.device,
+            device=None if device.type == "cpu" else str(device),
         )
     engine.set_avatar(avatar)
     engine.calibrate(frames[0], tracks[0])
-    stages["engine_animate"] = timed(lambda: engine.animate(frames[1], tracks[1]), args.rounds, sync)
-    result["device_name"] = engine.device_name
+    stages["engine_animate"] = timed(lambda: engine.animate(frames[1], tracks[1]), rounds, sync)
+    device_name = engine.device_name
     engine.close()
-    result["stages"] = stages
+    return stages, device_name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layout", choices=("released", "small"), default="released")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--no-openvino", action="store_true")
+    parser.add_argument("--only-openvino", action="store_true", help="skip the torch stages")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    config = LivePortraitConfig.released() if args.layout == "released" else LivePortraitConfig.small()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    load_before = os.getloadavg()
+    result: dict[str, object] = {
+        "layout": args.layout,
+        "device": str(device),
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "precision": "fp32",
+    }
+    if not args.only_openvino:
+        result["stages"], result["device_name"] = torch_stages(config, device, args.rounds, sync)
     if not args.no_openvino:
-        result["openvino_warping_module"] = try_openvino(build_models(config), config)
+        models = randomize_(build_models(config), seed=0)
+        result["openvino_warping_module"] = try_openvino(models, config, args.rounds)
     result["load_average"] = {"before": [round(x, 2) for x in load_before], "after": list(os.getloadavg())}
     print(json.dumps(result, indent=1))
 

@@ -4,6 +4,7 @@ docs/liveportrait.md ("Checkpoint-exact")."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -37,6 +38,7 @@ from avatarify_app.engines.liveportrait.model.warping import (
     keypoint_gaussians,
     make_coordinate_grid_3d,
     warp_volume,
+    warp_volume_4d,
 )
 
 GEN = np.random.default_rng(7)
@@ -313,3 +315,24 @@ def test_the_per_avatar_cache_changes_nothing(small_models: LivePortraitModels):
         plain, _ = warping(feature, x_d, x_s)
         cached, _ = warping(feature, x_d, x_s, warping.prepare(feature, x_s))
     torch.testing.assert_close(cached, plain, atol=0, rtol=0)
+
+
+def test_the_4d_decomposition_of_the_trilinear_sample():
+    """warp_volume_4d (2-D grid samples only, for OpenVINO) equals the 5-D sample, padding included."""
+    gen = torch.Generator().manual_seed(6)
+    vol = torch.randn(2, 3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    grid = torch.rand(2, 3, 4, 5, 3, generator=gen, dtype=torch.float64) * 2.6 - 1.3  # some points outside
+    torch.testing.assert_close(warp_volume_4d(vol, grid), warp_volume(vol, grid), atol=1e-12, rtol=0)
+
+
+def test_warping_with_4d_sampling(small_models: LivePortraitModels):
+    gen = torch.Generator().manual_seed(3)
+    feature = torch.randn(1, 4, 4, 64, 64, generator=gen, dtype=torch.float64)
+    x_s = 0.3 * torch.randn(1, 21, 3, generator=gen, dtype=torch.float64)
+    x_d = x_s + 0.05 * torch.randn(1, 21, 3, generator=gen, dtype=torch.float64)
+    warping = copy.deepcopy(small_models.warping).double()
+    with torch.no_grad():
+        plain, _ = warping(feature, x_d, x_s)
+        warping.use_4d_sampling()
+        four, _ = warping(feature, x_d, x_s)
+    torch.testing.assert_close(four, plain, atol=1e-10, rtol=0)

@@ -3,6 +3,7 @@ feature volume, which two 2D layers turn into the decoder's input."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,43 @@ def warp_volume(volume: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def warp_volume_4d(volume: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``warp_volume`` written with 4-D ``grid_sample`` only (for runtimes whose GridSample is 2-D,
+    such as OpenVINO's): the same trilinear sample, up to float rounding.
+
+    Each depth slice gets a zero row above and below, and the slices are stacked into one
+    (B, C, D (H + 2), W) image. A point's two depth neighbours z0 and z0 + 1 are sampled bilinearly
+    in their slices (rows ``k (H + 2) + 1 + y``, y clamped to [-1, H]: the zero rows give the zero
+    padding without reaching into the next slice) and blended by the depth fraction; neighbours
+    outside [0, D - 1] count as zero.
+
+    Shape:
+        volume: (B, C, D, H, W), grid: (B, D', H', W', 3) -> (B, C, D', H', W')
+    """
+    b, c, d, h, w = volume.shape
+    out_shape = grid.shape[1:4]
+    padded = F.pad(volume, (0, 0, 1, 1))  # (B, C, D, H + 2, W)
+    stacked = padded.reshape(b, c, d * (h + 2), w)
+    points = grid.reshape(b, -1, 1, 3)
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    fy = ((y + 1) * h - 1) / 2  # pixel-centre coordinates (align_corners=False)
+    fz = ((z + 1) * d - 1) / 2
+    fy = fy.clamp(-1.0, float(h))
+    z0 = torch.floor(fz)
+    wz = fz - z0
+    rows = d * (h + 2)
+    out = volume.new_zeros(b, c, points.shape[1], 1)
+    for k, weight in ((z0, 1 - wz), (z0 + 1, wz)):
+        valid = ((k >= 0) & (k <= d - 1)).to(volume.dtype)
+        row = k.clamp(0, d - 1) * (h + 2) + 1 + fy
+        yn = (2 * row + 1) / rows - 1
+        sample = F.grid_sample(
+            stacked, torch.stack([x, yn], dim=-1), mode="bilinear", padding_mode="zeros", align_corners=False
+        )  # (B, C, N, 1)
+        out = out + sample * (weight * valid).unsqueeze(1)
+    return out.reshape(b, c, *out_shape)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceMotionCache:
     """What dense motion needs that depends on the source alone (computed once per avatar):
@@ -104,6 +142,7 @@ class DenseMotionNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.num_kp = num_kp
+        self.sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = warp_volume
         self.hourglass = Hourglass3d(block_expansion, (num_kp + 1) * (compress + 1), num_blocks, max_features)
         self.mask = nn.Conv3d(self.hourglass.out_filters, num_kp + 1, 7, padding=3)
         self.compress = nn.Conv3d(feature_channel, compress, 1)
@@ -145,7 +184,7 @@ class DenseMotionNetwork(nn.Module):
         feature, grid = cache.compressed, cache.grid  # (B, compress, D, H, W), (D, H, W, 3)
         motions = self.sparse_motions(grid, kp_driving, kp_source)  # (B, K+1, D, H, W, 3)
         repeated = feature.unsqueeze(1).expand(b, k1, *feature.shape[1:]).reshape(b * k1, -1, d, h, w)
-        deformed = warp_volume(repeated, motions.reshape(b * k1, d, h, w, 3))
+        deformed = self.sample(repeated, motions.reshape(b * k1, d, h, w, 3))
         deformed = deformed.view(b, k1, -1, d, h, w)  # (B, K+1, compress, D, H, W)
         heat = keypoint_gaussians(kp_driving, grid) - cache.source_gaussians  # (B, K, D, H, W)
         heat = torch.cat([heat.new_zeros(b, 1, d, h, w), heat], dim=1).unsqueeze(2)
@@ -185,6 +224,10 @@ class WarpingNetwork(nn.Module):
         self.third = SameBlock2d(params.max_features, width, lrelu=True)
         self.fourth = nn.Conv2d(width, width, 1)
 
+    def use_4d_sampling(self, on: bool = True) -> None:
+        """Sample with ``warp_volume_4d`` (2-D grid samples only, for export) instead of 5-D."""
+        self.dense_motion_network.sample = warp_volume_4d if on else warp_volume
+
     def prepare(self, feature_3d: torch.Tensor, kp_source: torch.Tensor) -> SourceMotionCache:
         """The source-only part of the dense motion, for ``forward``'s ``cache`` (once per avatar)."""
         return self.dense_motion_network.prepare(feature_3d, kp_source)
@@ -197,7 +240,7 @@ class WarpingNetwork(nn.Module):
         cache: SourceMotionCache | None = None,
     ) -> tuple[torch.Tensor, DenseMotion]:
         motion = self.dense_motion_network(feature_3d, kp_driving, kp_source, cache)
-        out = warp_volume(feature_3d, motion.deformation)
+        out = self.dense_motion_network.sample(feature_3d, motion.deformation)
         b, c, d, h, w = out.shape
         out = self.fourth(self.third(out.view(b, c * d, h, w)))
         if motion.occlusion_map is not None:
