@@ -84,14 +84,8 @@ def locate(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for released in RELEASED_FILES:
         for sub in (released.subfolder, ""):
-            hit = next(
-                (
-                    folder / sub / f"{released.part}{s}"
-                    for s in _SUFFIXES
-                    if (folder / sub / f"{released.part}{s}").is_file()
-                ),
-                None,
-            )
+            candidates = [folder / sub / f"{released.part}{suffix}" for suffix in _SUFFIXES]
+            hit = next((path for path in candidates if path.is_file()), None)
             if hit is not None:
                 found[released.part] = hit
                 break
