@@ -307,7 +307,7 @@ def test_transform_keypoints_batch_shapes():
 
 def test_the_per_avatar_cache_changes_nothing(small_models: LivePortraitModels):
     gen = torch.Generator().manual_seed(2)
-    feature = torch.randn(1, 4, 4, 64, 64, generator=gen)
+    feature = torch.randn(1, 4, 4, 32, 32, generator=gen)
     x_s = 0.3 * torch.randn(1, 21, 3, generator=gen)
     x_d = x_s + 0.05 * torch.randn(1, 21, 3, generator=gen)
     warping = small_models.warping
@@ -327,7 +327,7 @@ def test_the_4d_decomposition_of_the_trilinear_sample():
 
 def test_warping_with_4d_sampling(small_models: LivePortraitModels):
     gen = torch.Generator().manual_seed(3)
-    feature = torch.randn(1, 4, 4, 64, 64, generator=gen, dtype=torch.float64)
+    feature = torch.randn(1, 4, 4, 32, 32, generator=gen, dtype=torch.float64)
     x_s = 0.3 * torch.randn(1, 21, 3, generator=gen, dtype=torch.float64)
     x_d = x_s + 0.05 * torch.randn(1, 21, 3, generator=gen, dtype=torch.float64)
     warping = copy.deepcopy(small_models.warping).double()
