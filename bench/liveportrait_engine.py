@@ -16,8 +16,10 @@ Each figure: min and median ms of ``--rounds`` rounds after one warm-up. ``openv
 the result of ``openvino.convert_model`` on the warping module, with its 5-D grid sampling as it is
 (the error) and with the 4-D decomposition (``WarpingNetwork.use_4d_sampling``: conversion time, max
 abs error against torch's 5-D sampling, OpenVINO f32 ms).
-``--layout small`` runs the small layout of the tests instead (seconds, not minutes). Wall times on a
-shared machine are inflated by the load: ``load_average`` is recorded before and after.
+``--openvino-engine`` also times ``LivePortraitEngine(backend="openvino")``: its first construction
+(conversion into an empty cache), a second one (from the cache) and ``animate``. ``--layout small``
+runs the small layout of the tests instead (seconds, not minutes). Wall times on a shared machine are
+inflated by the load: ``load_average`` is recorded before and after.
 """
 
 from __future__ import annotations
@@ -84,7 +86,9 @@ def try_openvino(models, config: LivePortraitConfig, rounds: int) -> dict[str, o
     """Convert W with ``openvino.convert_model``, with its 5-D grid sampling as it is and with the 4-D
     decomposition (``use_4d_sampling``); report the error (or the max abs error and ms against torch)."""
     try:
-        import openvino as ov
+        from avatarify_app.engines.liveportrait.runtime.openvino import import_openvino
+
+        ov = import_openvino()
     except ImportError as exc:
         return {"error": f"openvino not importable: {exc}"}
 
@@ -197,6 +201,33 @@ def torch_stages(
     return stages, device_name
 
 
+def openvino_engine(config: LivePortraitConfig, rounds: int) -> dict[str, object]:
+    """``LivePortraitEngine(backend="openvino")``: first construction (converts into an empty cache),
+    a second one (reads the cache), and ``animate`` on a real driving frame."""
+    avatar = read_rgb(MEDIA / "avatar_mona_lisa.jpg")
+    frames = [read_rgb(MEDIA / "driving_frames" / f"frame_{n:03d}.png") for n in (0, 138)]
+    tracks = [detect_face(frame) for frame in frames]
+    report: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_models(Path(tmp) / "weights", randomize_(build_models(config), seed=0))
+        for label in ("first_construction_s", "cached_construction_s"):
+            start = time.perf_counter()
+            engine = LivePortraitEngine(
+                EngineOptions(),
+                checkpoint=folder,
+                config=config,
+                backend="openvino",
+                cache_dir=Path(tmp) / "cache",
+            )
+            report[label] = round(time.perf_counter() - start, 1)
+        engine.set_avatar(avatar)
+        engine.calibrate(frames[0], tracks[0])
+        report["engine_animate"] = timed(lambda: engine.animate(frames[1], tracks[1]), rounds, lambda: None)
+        report["device_name"] = engine.device_name
+        engine.close()
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layout", choices=("released", "small"), default="released")
@@ -205,6 +236,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--no-openvino", action="store_true")
     parser.add_argument("--only-openvino", action="store_true", help="skip the torch stages")
+    parser.add_argument(
+        "--openvino-engine", action="store_true", help="also time the engine on OpenVINO (converts: minutes)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -224,6 +258,8 @@ def main() -> None:
     if not args.no_openvino:
         models = randomize_(build_models(config), seed=0)
         result["openvino_warping_module"] = try_openvino(models, config, args.rounds)
+    if args.openvino_engine:
+        result["openvino_engine"] = openvino_engine(config, args.rounds)
     result["load_average"] = {"before": [round(x, 2) for x in load_before], "after": list(os.getloadavg())}
     print(json.dumps(result, indent=1))
 

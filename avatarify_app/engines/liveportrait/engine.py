@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
-from avatarify_app.engines.liveportrait.checkpoint import LivePortraitModels, load_models
+from avatarify_app.engines.liveportrait.checkpoint import LivePortraitModels, find_files, load_models
 from avatarify_app.engines.liveportrait.config import LivePortraitConfig
 from avatarify_app.engines.liveportrait.model import (
     KeypointInfo,
@@ -34,6 +36,9 @@ from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back, transform_points
 from avatarify_app.tracking.landmarks import RIGID
 
+if TYPE_CHECKING:
+    from avatarify_app.engines.liveportrait.runtime.openvino import OpenVinoNetworks
+
 logger = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
@@ -44,7 +49,7 @@ Progress = Callable[[str], None]
 # about the same framing.
 CROP_SCALE = 2.0
 CROP_SHIFT_Y = -0.1
-BACKENDS = ("auto", "torch")
+BACKENDS = ("auto", "torch", "openvino")
 PRECISIONS = ("auto", "fp32", "fp16")
 
 
@@ -58,7 +63,9 @@ class _Avatar:
     feature_3d: torch.Tensor  # (1, C, D, S/4, S/4), F's volume
     info: KeypointInfo  # M's parameters of the avatar
     x_s: torch.Tensor  # (1, 21, 3) the avatar's transformed keypoints
-    motion_cache: SourceMotionCache  # W's source-only part (compressed volume, grid, Gaussians)
+    motion_cache: (
+        SourceMotionCache | None
+    )  # W's source-only part (torch only) (compressed volume, grid, Gaussians)
     lip_delta: (
         torch.Tensor | None
     )  # (1, 21, 3) closes the avatar's mouth first (the reference's normalize_lip)
@@ -94,7 +101,10 @@ class LivePortraitEngine(Engine):
     ``checkpoint``: the folder of the five released files (``checkpoint.find_files``); ``config``: the
     network sizes (None: the released layout). ``device``: "cpu" (None), "cuda", "cuda:N".
     ``precision``: "fp32", or "fp16" on CUDA (autocast); "auto" is fp32 on the CPU, fp16 on CUDA.
-    ``device_name`` says what runs, e.g. "CPU, torch fp32".
+    ``backend``: "torch" ("auto" for now), or "openvino" (CPU, fp32: F, M, W and G converted once per
+    weights folder into ``cache_dir``, None: a folder in the temp dir; ``progress`` gets a sentence
+    per network converted; see ``runtime/openvino.py``). ``device_name`` says what runs, e.g.
+    "CPU, torch fp32" or "CPU, OpenVINO fp32".
 
     Raises (constructor): ``CheckpointError`` (missing or bad files), ``InputError`` (bad backend,
     precision or config), ``DeviceError`` (no such device).
@@ -115,12 +125,12 @@ class LivePortraitEngine(Engine):
         normalize_lip: bool = True,
         eye_retargeting: bool = False,
         progress: Progress | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         super().__init__(options)
         if backend not in BACKENDS:
             raise InputError(
-                f"the liveportrait engine runs on torch only (backend {backend!r}: choose one of "
-                f"{', '.join(BACKENDS)}; see docs/liveportrait.md for OpenVINO)"
+                f"unknown backend {backend!r} for liveportrait: choose one of {', '.join(BACKENDS)}"
             )
         if precision not in PRECISIONS:
             raise InputError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
@@ -136,8 +146,14 @@ class LivePortraitEngine(Engine):
         self.stitching = stitching
         self.normalize_lip = normalize_lip
         self.eye_retargeting = eye_retargeting
+        self._ov: OpenVinoNetworks | None = None
+        if backend == "openvino":
+            if on_cuda or self.precision != "fp32":
+                raise InputError("the openvino backend runs on the CPU in fp32: drop --device / --precision")
+            self._ov = _openvino_networks(self.models, self.config, Path(checkpoint), cache_dir, progress)
         where = f"CUDA: {torch.cuda.get_device_name(self.device)}" if on_cuda else "CPU"
-        self.device_name = f"{where}, torch {self.precision}"
+        runner = "OpenVINO" if self._ov is not None else "torch"
+        self.device_name = f"{where}, {runner} {self.precision}"
         self.frames_behind = 0
         self._avatar: _Avatar | None = None
         self._neutral: _Neutral | None = None
@@ -165,10 +181,10 @@ class LivePortraitEngine(Engine):
         crop = crop_face(image, track.box, self.output_size, CROP_SCALE, CROP_SHIFT_Y, keep_inside=True)
         with torch.no_grad(), self._autocast():
             source = self._tensor(crop.image)
-            feature_3d = self.models.appearance(source).float()
+            feature_3d = self._appearance(source)
             info = self._keypoint_info(source)
             x_s = source_keypoints(info)
-            motion_cache = self.models.warping.prepare(feature_3d, x_s)
+            motion_cache = None if self._ov is not None else self.models.warping.prepare(feature_3d, x_s)
             lip_delta, eyes = None, None
             if track.landmarks is not None:
                 landmarks = transform_points(crop.crop_from_frame, np.asarray(track.landmarks, np.float64))
@@ -227,8 +243,7 @@ class LivePortraitEngine(Engine):
                 x_d = stitch(self.models.stitching, avatar.x_s, x_d)
             if self.normalize_lip and avatar.lip_delta is not None:
                 x_d = x_d + avatar.lip_delta
-            warped, _ = self.models.warping(avatar.feature_3d, x_d, avatar.x_s, avatar.motion_cache)
-            prediction = self.models.spade(warped)
+            prediction = self._warp_decode(avatar, x_d)
         self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
@@ -253,6 +268,7 @@ class LivePortraitEngine(Engine):
         self._avatar = None
         self._neutral = None
         self._last_output = None
+        self._ov = None
         if getattr(self, "models", None) is not None:
             self.models = None  # type: ignore[assignment]
             if self.device.type == "cuda":
@@ -271,7 +287,18 @@ class LivePortraitEngine(Engine):
         )
 
     def _keypoint_info(self, x: torch.Tensor) -> KeypointInfo:
-        return KeypointInfo.from_heads(self.models.motion(x).float())
+        heads = self._ov.motion(x) if self._ov is not None else self.models.motion(x)
+        return KeypointInfo.from_heads(heads.float())
+
+    def _appearance(self, x: torch.Tensor) -> torch.Tensor:
+        return self._ov.appearance(x) if self._ov is not None else self.models.appearance(x).float()
+
+    def _warp_decode(self, avatar: _Avatar, x_d: torch.Tensor) -> torch.Tensor:
+        """W then G: (1, 21, 3) driving keypoints -> (1, 3, 2S, 2S) in [0, 1]."""
+        if self._ov is not None:
+            return self._ov.spade(self._ov.warping(avatar.feature_3d, x_d, avatar.x_s))
+        warped, _ = self.models.warping(avatar.feature_3d, x_d, avatar.x_s, avatar.motion_cache)
+        return self.models.spade(warped)
 
     def _eye_delta(self, avatar: _Avatar, neutral: _Neutral, landmarks: np.ndarray) -> torch.Tensor:
         """The eye MLP's delta for the driver's lids, relative to the neutral frame: the avatar's own
@@ -311,6 +338,25 @@ class LivePortraitEngine(Engine):
         if self.options.framing is OutputFraming.FULL:
             return paste_back(avatar_image, face, crop.frame_from_crop, feather_mask(face.shape[0]))
         return face
+
+
+def _openvino_networks(
+    models: LivePortraitModels,
+    config: LivePortraitConfig,
+    checkpoint: Path,
+    cache_dir: Path | None,
+    progress: Progress | None,
+) -> OpenVinoNetworks:
+    """The converted networks, from the cache in ``cache_dir`` (None: a folder in the temp dir)."""
+    try:
+        from avatarify_app.engines.liveportrait.runtime.openvino import OpenVinoNetworks, weights_key
+    except ImportError as exc:  # pragma: no cover - openvino ships with the app's environment
+        raise InputError(f"the openvino backend needs the openvino package: {exc}") from exc
+    if cache_dir is None:
+        cache_dir = Path(tempfile.gettempdir()) / "avatarify-model-cache"
+        logger.info("no cache folder given: converted models go to %s", cache_dir)
+    key = weights_key(list(find_files(checkpoint).values()), config)
+    return OpenVinoNetworks(models, config, key, cache_dir, progress, threads=torch.get_num_threads())
 
 
 def _select_device(device: str | None) -> torch.device:

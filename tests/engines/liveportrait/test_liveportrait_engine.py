@@ -166,8 +166,8 @@ def test_full_framing_pastes_back_into_the_avatar(
 
 
 def test_bad_arguments(tiny_folder, tmp_path):
-    with pytest.raises(InputError, match="torch only"):
-        _engine(tiny_folder, backend="openvino")
+    with pytest.raises(InputError, match="unknown backend"):
+        _engine(tiny_folder, backend="onnx")
     with pytest.raises(InputError, match="fp16 needs a CUDA device"):
         _engine(tiny_folder, precision="fp16")
     with pytest.raises(CheckpointError, match="not found"):
@@ -190,3 +190,28 @@ def test_ratios_from_facemesh(driving_frames, driving_tracks):
     moved = closed * 2.5 + 10
     assert eye_ratios(moved)[0] == pytest.approx(left, rel=1e-4)
     assert lip_ratio(moved * 1.0) == pytest.approx(lip_ratio(closed), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_openvino_backend_matches_torch_and_caches(
+    tiny_folder, tmp_path, avatar_mona_lisa, driving_frames, driving_tracks
+):
+    """F, M, W (4-D sampling) and G on OpenVINO: the same picture as torch, converted once."""
+    outputs = {}
+    messages: list[str] = []
+    for label, backend in (("torch", "torch"), ("first", "openvino"), ("cached", "openvino")):
+        engine = _engine(tiny_folder, backend=backend, cache_dir=tmp_path / "cache", progress=messages.append)
+        engine.set_avatar(avatar_mona_lisa)
+        engine.calibrate(driving_frames[0], driving_tracks[0])
+        outputs[label] = engine.animate(driving_frames[138], driving_tracks[138])
+        if label == "first":
+            assert engine.device_name == "CPU, OpenVINO fp32"
+            assert any("converting" in m for m in messages)
+        if label == "cached":
+            assert engine._ov is not None
+            assert engine._ov.converted_now == []
+        engine.close()
+    for label in ("first", "cached"):
+        assert np.abs(outputs[label].astype(int) - outputs["torch"].astype(int)).max() <= 2
+    with pytest.raises(InputError, match="fp16 needs a CUDA device"):
+        _engine(tiny_folder, backend="openvino", precision="fp16")
