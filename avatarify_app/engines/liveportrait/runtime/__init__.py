@@ -1,0 +1,1 @@
+"""What runs the LivePortrait networks besides torch eager: OpenVINO on the CPU (``openvino.py``)."""
