@@ -424,6 +424,8 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     """The real FOMM engine on OpenVINO, built from a tiny config with random weights (a vox checkpoint
     is 228 MB): the first use shows its preparation, the panel says what runs, and the speed / quality
     choice reloads it."""
+    import re
+
     import yaml
 
     from avatarify_app.engines.fomm.config import FommConfig, build_models
@@ -448,9 +450,12 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
         qtbot.mouseClick(panel.checkpoint_button, Qt.MouseButton.LeftButton)
         assert panel.loading
         assert not panel.engine_combo.isEnabled()
-    assert changed.args == ["fomm", "CPU, OpenVINO fp32"]  # this project's CPUs have no native bf16
+    # Automatic: what it runs depends on the CPU (fp32, or a faster plan measured faithful there).
+    engine, device = changed.args
+    assert engine == "fomm"
+    assert re.fullmatch(r"CPU, OpenVINO \S.*", device), device
     assert any("Preparing the model for this computer" in m.text for m in messages if m.key == "engine")
-    assert panel.device_label.text() == "FOMM on CPU, OpenVINO fp32"
+    assert panel.device_label.text() == f"FOMM on {device}"
     assert panel.engine_combo.currentData() == "fomm"
     assert panel.checkpoint_button.text() == "tiny-vox.pth.tar"
     assert window.controller.settings.checkpoint == checkpoint
