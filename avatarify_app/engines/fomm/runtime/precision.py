@@ -101,10 +101,13 @@ FAST_PLANS = {
     "fp16": PrecisionPlan.uniform("fp16"),
     "int8": PrecisionPlan("fp32", "fp32", "int8"),
 }
-# ``auto``, per native precision of the CPU: the fastest plan measured faithful (within 0.25 px of
-# fp32's keypoints, >= 40 dB of fp32's render on the shared driving clip, bench/fomm_engine.py);
-# tried in this order, the first whose precisions the CPU offers wins; fp32 otherwise.
-AUTO_PLANS: tuple[PrecisionPlan, ...] = ()
+# ``auto``: the fastest plans measured faithful (within 0.25 px of fp32's keypoints, >= 40 dB of
+# fp32's render on the shared driving clip, bench/fomm_engine.py), tried in this order: the first
+# whose precisions the CPU runs natively wins; fp32 otherwise. Measured part by part: the keypoint
+# detector in bf16 moves keypoints by about 0.9 px (up to 2), the dense motion in bf16 costs the
+# picture 36 dB; the decoder (warp, bottleneck, up blocks: most of the step's arithmetic) in bf16
+# costs only 53 dB, so auto runs it alone in bf16.
+AUTO_PLANS: tuple[PrecisionPlan, ...] = (PrecisionPlan("fp32", "fp32", "bf16"),)
 # Measured fidelity of the fast modes against torch fp32 on a real driving clip (216 frames, random
 # vox-256 weights drawn as a trained model's, bench/fomm_engine.py on an Intel Xeon with AMX):
 # keypoints off by (median, max px at 256), whole-step PSNR (median dB).
@@ -165,3 +168,25 @@ def fidelity_note(precision: str) -> str:
         f"faster, less faithful: keypoints off by about {median_px:.1f} px (up to {max_px:.1f}), "
         f"picture {db:.0f} dB from fp32"
     )
+
+
+def quality_label(precision: str) -> str:
+    """The window's Speed / quality menu entry for ``precision`` ("auto", "fp32", "bf16", "int8")."""
+    if precision == "auto":
+        return "Automatic (faithful)"
+    if precision == "fp32":
+        return "Best quality (fp32)"
+    measured = MEASURED_FIDELITY.get(precision)
+    cost = f", keypoints off by ~{measured[0]:.1f} px" if measured else ", less faithful"
+    return f"Fast ({precision}{cost})"
+
+
+def quality_menu(offered: tuple[str, ...] | None = None) -> dict[str, str]:
+    """precision -> menu label, for the precisions this CPU runs natively (``offered_precisions``;
+    int8 runs on any x86 CPU), in menu order; the tooltip of each is ``fidelity_note``."""
+    offered = offered_precisions() if offered is None else offered
+    menu = {"auto": quality_label("auto"), "fp32": quality_label("fp32")}
+    for precision in ("bf16", "int8"):
+        if precision in offered:
+            menu[precision] = quality_label(precision)
+    return menu
