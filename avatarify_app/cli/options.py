@@ -116,6 +116,6 @@ def add_fomm_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=FOMM_PRECISIONS,
         default="auto",
-        help="fomm precision: auto (the hardware's native one), fp32, fp16 (GPU), bf16, int8 (fastest on "
-        "a CPU)",
+        help="fomm precision: auto (faithful to fp32: fp32, or the decoder in bf16 on CPUs with bf16; fp16 "
+        "on a GPU), fp32, fp16 (GPU), bf16 or int8 (faster on a CPU, less faithful: docs/fomm.md)",
     )
