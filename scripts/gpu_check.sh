@@ -51,8 +51,18 @@ if [[ "${USE_SYSTEM_TORCH:-0}" != 1 ]]; then
     "${PIP[@]}" "torch==$TORCH_PIN" --index-url "https://download.pytorch.org/whl/$CUDA_BUILD"
   fi
 fi
-# The project without replacing that torch (its pin is the same version; --no-deps would skip the rest).
-"${PIP[@]}" -e ".[dev,bench]"
+# The project's dependencies but torch (the CUDA build above, or the system's), then the project itself.
+mapfile -t DEPS < <("$VENV/bin/python" - <<'PY'
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+extras = project.get("optional-dependencies", {})
+for dep in [*project["dependencies"], *extras.get("dev", []), *extras.get("bench", [])]:
+    if not dep.replace(" ", "").startswith("torch"):
+        print(dep)
+PY
+)
+"${PIP[@]}" "${DEPS[@]}"
+"${PIP[@]}" --no-deps -e .
 "$VENV/bin/python" - <<'PY' | tee "$OUT/torch.txt"
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
