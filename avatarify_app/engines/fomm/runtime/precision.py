@@ -104,15 +104,15 @@ FAST_PLANS = {
 # ``auto``: the fastest plans measured faithful (within 0.25 px of fp32's keypoints, >= 40 dB of
 # fp32's render on the shared driving clip, bench/fomm_engine.py), tried in this order: the first
 # whose precisions the CPU runs natively wins; fp32 otherwise. Measured part by part: the keypoint
-# detector in bf16 moves keypoints by about 0.9 px (up to 2), the dense motion in bf16 costs the
+# detector in bf16 moves keypoints by about 0.9 px (up to 3), the dense motion in bf16 costs the
 # picture 36 dB; the decoder (warp, bottleneck, up blocks: most of the step's arithmetic) in bf16
-# costs only 53 dB, so auto runs it alone in bf16.
+# costs only 53 dB (0 px, 52.9 dB at worst over the 216 frames), so auto runs it alone in bf16.
 AUTO_PLANS: tuple[PrecisionPlan, ...] = (PrecisionPlan("fp32", "fp32", "bf16"),)
-# Measured fidelity of the fast modes against torch fp32 on a real driving clip (the shared clip's
-# first 30 frames, random vox-256 weights drawn as a trained model's, bench/fomm_engine.py on an Intel
+# Measured fidelity of the fast modes against torch fp32 on a real driving clip (the shared clip, all
+# 216 frames, random vox-256 weights drawn as a trained model's, bench/fomm_engine.py on an Intel
 # Xeon with AMX; docs/fomm.md): keypoints off by (median, max px at 256), whole-step PSNR (median dB).
 MEASURED_FIDELITY: dict[str, tuple[float, float, float]] = {
-    "bf16": (0.88, 2.16, 35.7),
+    "bf16": (0.92, 3.04, 35.4),
     "int8": (0.0, 0.0, 32.2),
 }
 
