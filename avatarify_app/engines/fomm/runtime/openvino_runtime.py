@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 # Bump when the exported graphs change: old cache entries are then ignored (and can be deleted).
 EXPORT_VERSION = 2  # 2: the generator's per-frame part in two (motion, decoder)
 PARTS = (*STEP_PARTS, "avatar")
-QUANTIZED_PARTS = STEP_PARTS  # the avatar part runs once per avatar: it stays fp32
+QUANTIZED_PARTS = STEP_PARTS  # those int8 can quantize; the avatar part (once per avatar) stays fp32
 # Operations int8 leaves in float (NNCF's ignored scopes, patterns over OpenVINO's node names), per
 # quantized part. The int8 mode quantizes only the decoder (precision.FAST_PLANS: the keypoints and
 # the dense motion do not survive it, docs/fomm.md); inside the decoder, leaving the up blocks and the
@@ -86,16 +86,18 @@ def config_digest(config: FommConfig, align_corners: bool) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CacheKey:
-    """One cache entry: a checkpoint (md5), a network layout, fp32 or int8 IR, our export version."""
+    """One cache entry: a checkpoint (md5), a network layout, fp32 or int8 IR (``int8_parts``: the
+    per-frame parts quantized in it, the others fp32), our export version."""
 
     checkpoint_md5: str
     config: str
     quantized: bool
+    int8_parts: tuple[str, ...] = ("decoder",)
 
     @property
     def folder(self) -> str:
         version = import_openvino().__version__.split("-")[0]
-        kind = f"int8q{INT8_VERSION}" if self.quantized else "fp32"
+        kind = f"int8q{INT8_VERSION}-{'+'.join(self.int8_parts)}" if self.quantized else "fp32"
         return f"{self.checkpoint_md5[:16]}-{self.config}-{kind}-ov{version}-v{EXPORT_VERSION}"
 
 
@@ -213,7 +215,8 @@ class OpenVinoRuntime(Runtime):
         digest = config_digest(config, align_corners)
         models = self._models(CacheKey(checkpoint_md5, digest, quantized=False))
         if plan.quantized:
-            quantized = self._models(CacheKey(checkpoint_md5, digest, quantized=True), models)
+            parts = tuple(p for p in STEP_PARTS if plan.of(p) == "int8")
+            quantized = self._models(CacheKey(checkpoint_md5, digest, True, parts), models)
             models = {**models, **{p: quantized[p] for p in STEP_PARTS if plan.of(p) == "int8"}}
         base: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
         if device == "CPU":
@@ -262,7 +265,7 @@ class OpenVinoRuntime(Runtime):
             self._progress(
                 "Preparing the model for this computer: calibrating int8 on the bundled driving frames..."
             )
-            models = self._quantize(fp32)
+            models = self._quantize(fp32, key.int8_parts)
         else:
             self._progress(
                 "Preparing the model for this computer (first use of this checkpoint): converting it..."
@@ -289,7 +292,8 @@ class OpenVinoRuntime(Runtime):
             export.export_split_generator(self.generator, example, folder)
             return {part: ov.convert_model(str(folder / f"{part}.onnx")) for part in PARTS}
 
-    def _quantize(self, models: dict[str, Any]) -> dict[str, Any]:
+    def _quantize(self, models: dict[str, Any], parts: tuple[str, ...]) -> dict[str, Any]:
+        """``parts`` of ``models`` quantized (the others as they are)."""
         nncf = import_nncf()
         from avatarify_app.engines.fomm.runtime.calibration import calibration_faces
 
@@ -322,9 +326,9 @@ class OpenVinoRuntime(Runtime):
         }
         # NNCF draws its progress bars on stdout, which belongs to the app's output (render's summary,
         # a benchmark's JSON): they go to stderr; the user sees our own progress sentences anyway.
-        quantized = {"avatar": models["avatar"]}
+        quantized = dict(models)
         with contextlib.redirect_stdout(sys.stderr):
-            for part in QUANTIZED_PARTS:
+            for part in (p for p in QUANTIZED_PARTS if p in parts):
                 data = samples[part]
                 ignored = INT8_IGNORED.get(part)
                 scope = nncf.IgnoredScope(patterns=list(ignored), validate=False) if ignored else None
