@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from avatarify_app.diagnostics import Status
 from avatarify_app.diagnostics.cpu import check_cpu_features, check_fomm_runtime, cpu_features, fomm_cpu_speed
+from avatarify_app.engines.fomm.runtime.precision import fidelity_note
 
 
 def test_reads_the_flags_of_cpuinfo(tmp_path):
@@ -43,6 +44,7 @@ def test_doctor_says_what_the_fomm_engine_will_run_on_here():
     # This project's machines: no GPU, OpenVINO installed.
     assert runtime.detail.startswith("OpenVINO on the CPU, auto = ")
     assert fomm_cpu_speed() in runtime.detail  # what this kind of CPU makes
+    assert f"--precision int8: {fidelity_note('int8')}" in runtime.detail  # its measured cost
 
 
 def test_the_speed_sentence_names_the_kind_of_cpu(tmp_path):

@@ -150,6 +150,16 @@ def test_openvino_auto_is_faithful_whatever_it_picks(session_tiny, model_cache, 
     assert _max_abs(keypoints["value"], reference["value"]) * TINY_FRAME / 2 <= 0.25  # pixels
 
 
+def test_auto_follows_what_the_cpu_offers():
+    """The rule, for given capabilities (not this CPU's): nothing faster measured faithful without
+    native bf16, so fp32 there."""
+    assert auto_plan(("fp32", "int8")) == PrecisionPlan()  # an AVX2 or AVX-512 CPU without bf16
+    assert auto_plan(()) == PrecisionPlan()
+    with_bf16 = auto_plan(("fp32", "bf16", "int8"))
+    assert with_bf16.keypoints == "fp32", "bf16 keypoints were measured a pixel off"
+    assert with_bf16.motion == "fp32", "the dense motion in bf16 was measured below 40 dB"
+
+
 def test_precision_plans_read_and_name_themselves():
     plan = PrecisionPlan.parse("keypoints=fp32, decoder=bf16")
     assert plan == PrecisionPlan("fp32", "fp32", "bf16")

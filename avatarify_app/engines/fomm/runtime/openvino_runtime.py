@@ -228,8 +228,10 @@ class OpenVinoRuntime(Runtime):
         properties["avatar"]["INFERENCE_PRECISION_HINT"] = "f32"  # once per avatar: the reference
         for part in STEP_PARTS:
             # int8: the quantized IR; the operations NNCF left in float run in fp32.
-            wanted = plan.of(part)
-            properties[part]["INFERENCE_PRECISION_HINT"] = _HINTS["fp32" if wanted == "int8" else wanted]
+            wanted = "fp32" if plan.of(part) == "int8" else plan.of(part)
+            if offered and wanted not in offered:  # not native here: fp32 (the label and a warning say so)
+                wanted = "fp32"
+            properties[part]["INFERENCE_PRECISION_HINT"] = _HINTS[wanted]
         self._compiled = _compile(models, device, properties, Path(cache_dir) / "compiled")
         self._requests = {part: compiled.create_infer_request() for part, compiled in self._compiled.items()}
         actual = {}
