@@ -58,7 +58,7 @@ QUANTIZED_PARTS = STEP_PARTS  # those int8 can quantize; the avatar part (once p
 # is where int8 costs), for a third of the decoder's arithmetic back in float: none is left out.
 INT8_IGNORED: dict[str, tuple[str, ...]] = {}
 INT8_VERSION = 2  # bump when the calibration data or INT8_IGNORED change: old int8 entries are ignored
-CALIBRATION_SAMPLES = 48  # generator samples (avatar x driving pairs), spread over all pairs
+CALIBRATION_SAMPLES = 48  # about this many generator samples (avatar x driving pairs), spread
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 
@@ -310,7 +310,7 @@ class OpenVinoRuntime(Runtime):
             kp_driving = [self._torch_keypoints(to_tensor(face)) for face in driving]
             prepared = [self._torch_prepare(to_tensor(face)) for face in avatars]
             pairs = [(a, d) for a in range(len(avatars)) for d in range(1, len(driving))]
-            # At most CALIBRATION_SAMPLES pairs, spread over all (every avatar, every variation).
+            # Every n-th pair, n = pairs // CALIBRATION_SAMPLES (so 1-2x that many), spread over all.
             for a, d in pairs[:: max(1, len(pairs) // CALIBRATION_SAMPLES)]:
                 avatar = prepared[a]
                 moved = normalize_kp(avatar.kp_source, kp_driving[d], kp_driving[0], True, True, True)
