@@ -47,12 +47,6 @@ REGIONS = (
 )
 # Every strength an engine has: the expression's, then the regions'.
 STRENGTHS = ("strength", *(region.name for region in REGIONS))
-# One wording of the fomm engine's speed on a CPU, for README, doctor, the window and the engine's log
-# (figures: docs/fomm.md; bench/fomm_engine.py measures them).
-FOMM_CPU_SPEED = (
-    "on a CPU, fomm makes about 1-3 new frames a second on an AVX2-only CPU (--precision int8 is "
-    "the fastest), several times more on CPUs with bf16 or AMX"
-)
 
 
 def app_root() -> Path:

@@ -1,298 +1,376 @@
-"""FOMM per-frame cost on this machine: every runtime available here against the plain torch forward.
+"""FOMM fidelity and speed, end to end and per stage, on a real driving clip: each runtime against fp32.
 
-Prints JSON. All paths run the vox-256 networks (``models/vox-256.yaml``) at 256x256 with random
-weights (the real checkpoints are not available here; the cost does not depend on the values) drawn so
-that activations keep their scale, batch norms have non-trivial statistics, and the prediction spreads
-over [0, 1] (errors are measured on a picture, not a flat grey). Per frame:
+Prints JSON (and writes it to ``--out``). The vox-256 networks at 256x256 with random weights drawn as
+a trained model's (``fomm_weights.py``: the recipe of shared/design/fomm_checkpoint.md; the real
+checkpoints are not available here). The avatar (``--avatar``) is cropped as ``FommEngine`` crops it;
+the driving clip (``--clip``, all frames unless ``--frames N``) is tracked with MediaPipe and each
+frame cropped as the engine does (its calibration box, following the rigid landmarks). The first
+frame is the neutral pose (calibration). Per frame, the reference is the plain torch fp32 networks
+(the avatar's encoder features cached, as the engine does); each path runs as ``FommEngine.animate``
+runs it (``Runtime.keypoints``, the relative motion, ``Runtime.generate``).
 
-- baseline: what the FOMM demo does per driving frame, torch fp32 eager, default settings: the keypoint
-  detector on the driver, ``normalize_kp``, then the generator's full forward (encoder included).
-- each runtime (``avatarify_app/engines/fomm/runtime``) as ``FommEngine.animate`` runs it
-  (``Runtime.step``): keypoints, relative motion (movement scale from calibration), and the
-  generator's per-frame part with the avatar's encoder features cached. Here: torch fp32 on the CPU,
-  OpenVINO ``auto`` (bf16 where the CPU has it natively, else fp32), ``fp32``, ``bf16`` (only where
-  native: elsewhere it would be fp32 again) and ``int8`` (NNCF, calibrated on the shipped frames).
+Reported per path (backend and precision):
 
-Reported per path: ms per frame (min and median of interleaved rounds: the machine is shared), the
-speed-up against the baseline of the same run, max abs error and PSNR against the baseline's
-prediction, the conversion time of a first use (into an empty cache) and the peak RSS of a fresh
-process that loads the converted model and runs three frames. ``cpu`` lists the CPU's features.
+- ``keypoints_px``: the driver's keypoints against fp32's, in pixels at 256 (median and max over
+  frames and keypoints);
+- ``jitter_px``: frame-to-frame keypoint motion against fp32's (|(k_t - k_t-1) - (r_t - r_t-1)|, px;
+  median and max), and ``motion_ratio``: the path's mean frame-to-frame keypoint motion over fp32's;
+- ``generator_alone_psnr_db``: the path's generator fed fp32's keypoints (median and min over frames);
+- ``step_psnr_db``: the whole step (the path's own keypoints and generator; median and min);
+- ``faithful``: the keypoints within 0.25 px of fp32's (median) and the step >= 40 dB (median);
+- ``ms_per_frame``: the whole step (median and min over the clip's frames), and ``speedup`` over the
+  plain torch forward measured in the same run (the FOMM demo's code path: keypoint detector,
+  ``normalize_kp``, the full generator with its encoder; on every ``--baseline-every``-th frame).
+
+Paths: ``torch:fp32`` (BN folded, CPU), ``openvino:<precision>`` (auto, fp32, bf16, fp16, int8 or a
+per-part spec "keypoints=fp32,motion=fp32,decoder=bf16"); with CUDA, ``cuda:fp32``, ``cuda:fp16``
+(torch eager) and ``cudagraphs:fp32``, ``cudagraphs:fp16``. Converted models are cached in
+``--cache`` (the user cache folder by default), so repeated runs do not convert again.
+The machine is shared: the load average is in the JSON; wall times are inflated by it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import math
+import logging
 import os
-import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
+from fomm_weights import CONFIG, load_vox, vox_checkpoint  # noqa: E402
+
+from avatarify_app.avatars import bundled_avatars, load_image  # noqa: E402
+from avatarify_app.config import DEMO_CLIP, user_cache_dir  # noqa: E402
 from avatarify_app.diagnostics.cpu import cpu_features  # noqa: E402
-from avatarify_app.engines.fomm.config import FommConfig, build_models  # noqa: E402
+from avatarify_app.engines.fomm.config import FommConfig  # noqa: E402
+from avatarify_app.engines.fomm.engine import _follow_anchor, _make_anchor  # noqa: E402
 from avatarify_app.engines.fomm.model.motion import movement_scale, normalize_kp  # noqa: E402
-from avatarify_app.engines.fomm.runtime import Motion, Runtime, select_device  # noqa: E402
-from avatarify_app.engines.fomm.runtime.ov import import_openvino  # noqa: E402
+from avatarify_app.engines.fomm.runtime import AvatarTensors, Motion, Runtime, select_device  # noqa: E402
+from avatarify_app.engines.fomm.runtime.precision import offered_precisions  # noqa: E402
+from avatarify_app.tracking import FaceTracker, TrackerOptions, crop_face, detect_face  # noqa: E402
 
-CONFIG = REPO / "models" / "vox-256.yaml"
-BENCH_MD5 = "0123456789abcdef-bench"  # the cache key of the random networks
-
-
-def build_networks(seed: int = 0, spread_output: bool = True):
-    """The vox-256 networks with random weights that keep activations at a useful scale.
-
-    ``spread_output``: scale the final conv so the prediction spreads over [0, 1] (costs one forward)."""
-    torch.manual_seed(seed)
-    kp_detector, generator = build_models(FommConfig.from_yaml(CONFIG))
-    with torch.no_grad():
-        for module in (*kp_detector.modules(), *generator.modules()):
-            if isinstance(module, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                module.weight.mul_(0.7)
-                torch.nn.init.uniform_(module.bias, -0.05, 0.05)
-            elif isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.0)
-                module.bias.uniform_(-0.1, 0.1)
-        kp_detector.jacobian.weight.mul_(0.01)  # jacobians stay near the identity, as trained ones do
-        kp_detector.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * 10))
-        kp_detector.kp.weight.mul_(0.2)
-    if spread_output:
-        with torch.no_grad():
-            images = make_images(256, 1)
-            probe = kp_detector.eval()(images[:1])
-            features = {}
-            hook = generator.final.register_forward_hook(lambda m, i, o: features.setdefault("out", o))
-            generator.eval()(images[:1], kp_source=probe, kp_driving=probe)
-            hook.remove()
-            generator.final.weight.mul_(1.5 / features["out"].std())
-            generator.final.bias.zero_()
-    return kp_detector.eval(), generator.eval()
+SHARED_MEDIA = REPO.parent / "shared" / "media"
+SHARED_CLIP = SHARED_MEDIA / "driving_mouth_open.mp4"
+SHARED_AVATAR = SHARED_MEDIA / "avatar_mona_lisa.jpg"
+SIZE = 256
+PX = SIZE / 2  # keypoints live on [-1, 1]
+FAITHFUL_PX, FAITHFUL_DB = 0.25, 40.0
 
 
-def make_images(size: int, count: int, seed: int = 1) -> torch.Tensor:
-    """Smooth random images (count, 3, size, size) in [0, 1]."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(count, 3, size // 16, size // 16, generator=generator)
-    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic").clamp(0, 1)
+def read_clip(path: Path, frames: int | None) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    images = []
+    try:
+        while frames is None or len(images) < frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            images.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if not images:
+        raise SystemExit(f"no frames read from {path}")
+    return images
+
+
+def driving_crops(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame's face crop as the engine cuts it (the calibration box following the rigid landmarks)."""
+    crops = []
+    with FaceTracker(TrackerOptions()) as tracker:
+        anchor = None
+        for frame in frames:
+            track = tracker.track(frame)
+            if not track.found or track.box is None:
+                continue
+            if anchor is None:
+                anchor = _make_anchor(track)
+            box = track.box if anchor is None else _follow_anchor(anchor, track)
+            crops.append(crop_face(frame, box, SIZE).image)
+    return crops
+
+
+def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    return t.to(device).contiguous()
+
+
+@dataclass
+class Reference:
+    """torch fp32 over the clip: driver keypoints, moved keypoints, predictions (CPU tensors)."""
+
+    kp_source: dict[str, torch.Tensor]
+    kp_driving: list[dict[str, torch.Tensor]]
+    moved: list[dict[str, torch.Tensor]]
+    predictions: list[torch.Tensor]
+
+
+def cached_reference(avatar: np.ndarray, crops: list[np.ndarray], folder: Path) -> Reference:
+    """``reference_run``, kept in ``folder`` for the same avatar and crops (predictions as float16:
+    its rounding, about 80 dB, is far below the figures measured against it)."""
+    digest = hashlib.sha256(avatar.tobytes() + b"".join(c.tobytes() for c in crops)).hexdigest()[:16]
+    path = folder / f"reference-{vox_checkpoint().stem}-{digest}.pt"
+    if path.is_file():
+        data = torch.load(path, weights_only=True)
+        return Reference(
+            data["kp_source"], data["kp_driving"], data["moved"], [p.float() for p in data["predictions"]]
+        )
+    ref = reference_run(avatar, crops)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "kp_source": ref.kp_source,
+            "kp_driving": ref.kp_driving,
+            "moved": ref.moved,
+            "predictions": [p.half() for p in ref.predictions],
+        },
+        path,
+    )
+    return ref
+
+
+def reference_run(avatar: np.ndarray, crops: list[np.ndarray]) -> Reference:
+    kp_detector, generator = load_vox()
+    cpu = torch.device("cpu")
+    source = to_tensor(avatar, cpu)
+    with torch.inference_mode():
+        kp_source = kp_detector(source)
+        features = generator.encode(source)
+        assert generator.dense_motion_network is not None
+        small = generator.dense_motion_network.downsample(source)
+        kp_driving = [kp_detector(to_tensor(c, cpu)) for c in crops]
+        motion = Motion(kp_driving[0], movement_scale(kp_source, kp_driving[0]))
+        moved = [motion.apply(kp_source, kp, 1.0) for kp in kp_driving]
+        predictions = [
+            generator(
+                source,
+                kp_driving=m,
+                kp_source=kp_source,
+                source_features=features,
+                source_small=small,
+                return_deformed=False,
+            )["prediction"]
+            for m in moved
+        ]
+    return Reference(kp_source, kp_driving, moved, predictions)
+
+
+def baseline_ms(avatar: np.ndarray, crops: list[np.ndarray], device: torch.device) -> list[float]:
+    """The plain torch forward per frame (the FOMM demo's code path), milliseconds."""
+    kp_detector, generator = load_vox()
+    kp_detector, generator = kp_detector.to(device), generator.to(device)
+    source = to_tensor(avatar, device)
+    times = []
+    with torch.inference_mode():
+        kp_source = kp_detector(source)
+        kp_initial = kp_detector(to_tensor(crops[0], device))
+        for crop in crops:
+            driver = to_tensor(crop, device)
+            _sync(device)
+            t0 = time.perf_counter()
+            kp = normalize_kp(kp_source, kp_detector(driver), kp_initial, True, True, True)
+            generator(source, kp_source=kp_source, kp_driving=kp)
+            _sync(device)
+            times.append((time.perf_counter() - t0) * 1000)
+    return times[1:] if len(times) > 1 else times  # the first call warms up
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def make_runtime(path: str, cache: Path) -> Runtime:
-    """A runtime over fresh copies of the networks: "torch:fp32" or "openvino:<precision>"."""
-    backend, precision = path.split(":")
-    kp_detector, generator = build_networks()
+    backend, precision = path.split(":", 1)
+    kp_detector, generator = load_vox()
     if backend == "torch":
         from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
 
         return TorchRuntime(kp_detector, generator, select_device("cpu"), precision)
-    from avatarify_app.engines.fomm.runtime.openvino_runtime import OpenVinoRuntime
+    if backend == "cuda":
+        from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
+
+        return TorchRuntime(kp_detector, generator, select_device("cuda"), precision)
+    if backend == "cudagraphs":
+        from avatarify_app.engines.fomm.runtime.cuda_graphs import CudaGraphRuntime
+
+        return CudaGraphRuntime(kp_detector, generator, select_device("cuda"), precision)
+    from avatarify_app.engines.fomm.runtime.openvino_runtime import OpenVinoRuntime, file_md5
 
     return OpenVinoRuntime(
         kp_detector,
         generator,
         FommConfig.from_yaml(CONFIG),
-        checkpoint_md5=BENCH_MD5,
+        checkpoint_md5=file_md5(vox_checkpoint()),
         cache_dir=cache,
         precision=precision,
     )
 
 
-class Frames:
-    """The source, the neutral driver and the drivers, and each path's per-frame function."""
-
-    def __init__(self, size: int) -> None:
-        images = make_images(size, 5)
-        self.source, self.initial, self.drivers = images[:1], images[1:2], images[2:]
-        self.frame = 0
-
-    def driver(self) -> torch.Tensor:
-        self.frame += 1
-        return self.drivers[self.frame % len(self.drivers)].unsqueeze(0)
-
-    def baseline(self) -> Callable[[torch.Tensor | None], torch.Tensor]:
-        kp_detector, generator = build_networks()
-        with torch.inference_mode():
-            kp_source, kp_initial = kp_detector(self.source), kp_detector(self.initial)
-
-        def step(driver: torch.Tensor | None = None) -> torch.Tensor:
-            with torch.inference_mode():
-                kp = normalize_kp(
-                    kp_source,
-                    kp_detector(self.driver() if driver is None else driver),
-                    kp_initial,
-                    True,
-                    True,
-                    True,
-                )
-                return generator(self.source, kp_source=kp_source, kp_driving=kp)["prediction"]
-
-        return step
-
-    def runtime_step(self, runtime: Runtime) -> Callable[[torch.Tensor | None], torch.Tensor]:
-        avatar = runtime.prepare(self.source)
-        kp_initial = runtime.keypoints(self.initial)
-        motion = Motion(kp_initial, movement_scale(avatar.kp_source, kp_initial))
-
-        def step(driver: torch.Tensor | None = None) -> torch.Tensor:
-            return runtime.step(self.driver() if driver is None else driver, avatar, motion, 1.0)
-
-        return step
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a.float().cpu() - b.float().cpu()) ** 2).mean())
+    return float(10 * np.log10(1 / mse)) if mse > 0 else 99.0
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Milliseconds per call, each function once per round, rounds interleaved."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1000)
-    return times
+def _cpu(kp: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float().cpu() for k, v in kp.items()}
 
 
-def child_peak_rss(path: str, size: int, threads: int, cache: Path) -> float:
-    """Peak RSS (MB) of a fresh process that loads ``path`` (converted already) and runs three frames."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--rss-child",
-            path,
-            "--size",
-            str(size),
-            "--threads",
-            str(threads),
-            "--cache",
-            str(cache),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+def _to(kp: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in kp.items()}
 
 
-def _rss_child(path: str, size: int, cache: Path) -> None:
-    frames = Frames(size)
-    step = frames.baseline() if path == "baseline" else frames.runtime_step(make_runtime(path, cache))
-    for _ in range(3):
-        step(None)
-    print(_peak_rss_mb())
-
-
-def _peak_rss_mb() -> float:
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def measure(path: str, runtime: Runtime, avatar: np.ndarray, crops: list[np.ndarray], ref: Reference) -> dict:
+    device = runtime.device
+    tensors = runtime.prepare(to_tensor(avatar, device))
+    kp_initial = runtime.keypoints(to_tensor(crops[0], device))
+    motion = Motion(kp_initial, movement_scale(tensors.kp_source, kp_initial))
+    # The generator alone: fed fp32's keypoints (source and moved driver), the path's avatar features.
+    fed = AvatarTensors(_to(ref.kp_source, device), tensors.features, tensors.source_small)
+    kp_err, step_db, alone_db, times, kps = [], [], [], [], []
+    for index, crop in enumerate(crops):
+        image = to_tensor(crop, device)
+        _sync(device)
+        t0 = time.perf_counter()
+        if path.startswith("cudagraphs"):  # the captured step; its keypoints again, untimed
+            prediction = runtime.step(image, tensors, motion, 1.0)
+            _sync(device)
+            times.append((time.perf_counter() - t0) * 1000)
+            kp = runtime.keypoints(image)
+        else:
+            kp = runtime.keypoints(image)
+            prediction = runtime.generate(motion.apply(tensors.kp_source, kp, 1.0), tensors)
+            _sync(device)
+            times.append((time.perf_counter() - t0) * 1000)
+        kp = _cpu(kp)
+        kps.append(kp["value"][0])
+        kp_err.append((kp["value"][0] - ref.kp_driving[index]["value"][0]).norm(dim=-1) * PX)
+        step_db.append(_psnr(prediction, ref.predictions[index]))
+        alone = runtime.generate(_to(ref.moved[index], device), fed)
+        alone_db.append(_psnr(alone, ref.predictions[index]))
+    errors = torch.cat(kp_err)
+    ref_values = torch.stack([k["value"][0] for k in ref.kp_driving])
+    values = torch.stack(kps)
+    jitter = ((values[1:] - values[:-1]) - (ref_values[1:] - ref_values[:-1])).norm(dim=-1) * PX
+    ref_motion = float((ref_values[1:] - ref_values[:-1]).norm(dim=-1).mean()) if len(crops) > 1 else 0.0
+    own_motion = float((values[1:] - values[:-1]).norm(dim=-1).mean()) if len(crops) > 1 else 0.0
+    kp_median = float(errors.median())
+    step_median = statistics.median(step_db)
+    return {
+        "runs": runtime.label,
+        "keypoints_px": {"median": round(kp_median, 3), "max": round(float(errors.max()), 3)},
+        "jitter_px": (
+            {"median": round(float(jitter.median()), 3), "max": round(float(jitter.max()), 3)}
+            if len(jitter)
+            else None
+        ),
+        "motion_ratio": round(own_motion / ref_motion, 3) if ref_motion else None,
+        "generator_alone_psnr_db": {
+            "median": round(statistics.median(alone_db), 1),
+            "min": round(min(alone_db), 1),
+        },
+        "step_psnr_db": {"median": round(step_median, 1), "min": round(min(step_db), 1)},
+        "faithful": kp_median <= FAITHFUL_PX and step_median >= FAITHFUL_DB,
+        "ms_per_frame": _summary(times[1:] or times),
+    }
 
 
 def _summary(times: list[float]) -> dict[str, float]:
-    return {"min": round(min(times), 1), "median": round(statistics.median(times), 1)}
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.float() - b.float()) ** 2).mean())
-    return round(10 * math.log10(1 / mse), 1) if mse > 0 else float("inf")
+    return {"median": round(statistics.median(times), 1), "min": round(min(times), 1)}
 
 
 def available_paths() -> list[str]:
     paths = ["torch:fp32"]
-    try:
-        import_openvino()
-    except ImportError:
-        return paths
-    paths += ["openvino:auto", "openvino:fp32"]
-    if cpu_features().native_bf16:
-        paths.append("openvino:bf16")
-    return [*paths, "openvino:int8"]
+    offered = offered_precisions()
+    if offered:
+        paths += ["openvino:auto", "openvino:fp32"]
+        paths += [f"openvino:{p}" for p in ("bf16", "fp16") if p in offered]
+        if "bf16" in offered:
+            paths += ["openvino:decoder=bf16", "openvino:motion=bf16,decoder=bf16"]
+        paths.append("openvino:int8")
+    if torch.cuda.is_available():
+        paths += ["cuda:fp32", "cuda:fp16", "cudagraphs:fp32", "cudagraphs:fp16"]
+    return paths
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--clip", type=Path, default=SHARED_CLIP, help="default: the shared clip, else the demo"
+    )
+    parser.add_argument("--avatar", type=Path, default=SHARED_AVATAR, help="default: the shared Mona Lisa")
+    parser.add_argument("--frames", type=int, help="only the clip's first N frames (a quicker run)")
     parser.add_argument("--paths", nargs="*", help="only these (torch:fp32, openvino:auto, openvino:int8...)")
-    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child processes")
-    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline-every", type=int, default=8, help="time the plain forward on every Nth frame"
+    )
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--cache", type=Path, default=None, help="converted models (default: the user cache)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
-    if args.rss_child:
-        _rss_child(args.rss_child, args.size, args.cache)
-        return
-
-    paths = args.paths or available_paths()
-    with tempfile.TemporaryDirectory(prefix="fomm-bench-cache-") as tmp:
-        cache = Path(tmp)
-        frames = Frames(args.size)
-        steps: dict[str, Callable[[], object]] = {"baseline": frames.baseline()}
-        conversion: dict[str, float] = {}
-        for path in paths:
-            t0 = time.perf_counter()
-            runtime = make_runtime(path, cache)
-            conversion[path] = round(time.perf_counter() - t0, 1)
-            steps[path] = frames.runtime_step(runtime)
-            steps[path].runtime = runtime  # type: ignore[attr-defined]
-        driver = frames.drivers[:1]
-        reference = steps["baseline"](driver)
-        outputs = {path: steps[path](driver) for path in paths}
-        times = time_interleaved(
-            {name: (lambda s=step: s(None)) for name, step in steps.items()}, args.rounds
-        )
-        rss = (
-            {}
-            if args.no_rss
-            else {
-                name: round(child_peak_rss(name, args.size, args.threads, cache))
-                for name in ["baseline", *paths]
-            }
-        )
-
-    base = times["baseline"]
+    cache = args.cache or user_cache_dir() / "bench" / "converted-models"
+    if not args.clip.is_file() and args.clip == SHARED_CLIP:  # a machine without ../shared (a GPU box)
+        args.clip = DEMO_CLIP
+    if not args.avatar.is_file() and args.avatar == SHARED_AVATAR:
+        args.avatar = bundled_avatars()[0]
+    portrait = load_image(args.avatar)
+    track = detect_face(portrait)
+    if not track.found or track.box is None:
+        raise SystemExit(f"no face in {args.avatar}")
+    avatar = crop_face(portrait, track.box, SIZE).image
+    crops = driving_crops(read_clip(args.clip, args.frames))
+    ref = cached_reference(avatar, crops, user_cache_dir() / "bench")
+    base_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    base = baseline_ms(avatar, crops[:: max(args.baseline_every, 1)], base_device)
     result: dict[str, object] = {
-        "cpu": {"model": (cpu := cpu_features()).model, **cpu.features, "openvino": list(cpu.openvino)},
+        "clip": args.clip.name,
+        "frames": len(crops),
+        "avatar": args.avatar.name,
+        "weights": "random vox-256, fomm_checkpoint.md's recipe (seed 0)",
+        "cpu": {(cpu := cpu_features()).model: cpu.summary(), "openvino": list(cpu.openvino)},
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
-        "openvino": import_openvino().__version__ if "openvino:fp32" in paths else None,
         "threads": torch.get_num_threads(),
-        "size": args.size,
-        "rounds": args.rounds,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "baseline": {"ms_per_frame": _summary(base), "peak_rss_mb": rss.get("baseline")},
+        "reference": "torch fp32 on the CPU, plain networks (the encoder's features cached)",
+        "baseline": {"device": str(base_device), "ms_per_frame": _summary(base), "frames_timed": len(base)},
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
-    for path in paths:
-        runtime = steps[path].runtime  # type: ignore[attr-defined]
-        result[path] = {
-            "runs": runtime.label,
-            "ms_per_frame": _summary(times[path]),
-            "speedup": {
-                "min": round(min(base) / min(times[path]), 2),
-                "median": round(statistics.median(base) / statistics.median(times[path]), 2),
-            },
-            "max_abs_vs_torch_fp32": float(f"{(outputs[path] - reference).abs().max().item():.2e}"),
-            "psnr_db_vs_torch_fp32": _psnr(outputs[path], reference),
-            "conversion_s": conversion[path],
-            "peak_rss_mb": rss.get(path),
-        }
-    result["prediction_std"] = round(reference.std().item(), 3)
-    print(json.dumps(result, indent=2))
+    for path in args.paths or available_paths():
+        t0 = time.perf_counter()
+        try:
+            runtime = make_runtime(path, cache)
+        except Exception as exc:  # an impossible path here: say so, carry on
+            result[path] = {"error": str(exc)}
+            continue
+        prepared = round(time.perf_counter() - t0, 1)
+        figures = measure(path, runtime, avatar, crops, ref)
+        figures["prepare_s"] = prepared
+        figures["speedup_vs_plain_forward"] = round(
+            result["baseline"]["ms_per_frame"]["median"] / figures["ms_per_frame"]["median"],
+            2,  # type: ignore[index]
+        )
+        result[path] = figures
+        runtime.close()
+        print(json.dumps({path: figures}), file=sys.stderr, flush=True)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatarify_app.config import FOMM_CPU_SPEED
 from avatarify_app.diagnostics.check import Check, Status
 
 logger = logging.getLogger(__name__)
@@ -35,6 +34,21 @@ class CpuFeatures:
     @property
     def native_bf16(self) -> bool:
         return "BF16" in self.openvino or bool(self.features.get("bf16"))
+
+    @property
+    def kind(self) -> str:
+        """The kind of CPU as far as fomm's speed goes: "amx", "avx512-bf16", "avx512", "avx2", or
+        "unknown" (no flags to read: another OS, or an ARM CPU)."""
+        f = self.features
+        if f.get("amx"):
+            return "amx"
+        if f.get("avx512") and self.native_bf16:
+            return "avx512-bf16"
+        if f.get("avx512"):
+            return "avx512"
+        if f.get("avx2"):
+            return "avx2"
+        return "unknown"
 
     def summary(self) -> str:
         """ "AVX2 yes, AVX-512 no, VNNI no, bf16 no, AMX no"."""
@@ -74,6 +88,35 @@ def _openvino_capabilities() -> tuple[str, ...]:
         return ()
 
 
+# What fomm's network step makes a second on each kind of CPU with 2 cores (bench/fomm_engine.py,
+# docs/fomm.md): (the kind in words, at full fidelity (``auto``), in the fast modes). The EPYC
+# figures come from earlier runs and issue #19; the AMX ones from this project's Xeon at low load.
+FOMM_SPEED_BY_KIND: dict[str, tuple[str, str, str]] = {
+    "avx2": ("an AVX2-only CPU", "about 1-1.5 (fp32)", "int8 about 2.5-3.5"),
+    "avx512": ("an AVX-512 CPU without bf16", "about 1.5-2 (fp32)", "int8 a little more"),
+    "avx512-bf16": (
+        "an AVX-512 CPU with bf16 (no AMX)",
+        "about 2-4 (not measured there: fp32 makes about 2, bf16 about 4)",
+        "bf16 about 4, int8 about 7",
+    ),
+    "amx": ("a CPU with AMX", "about 10", "bf16 about 17, int8 about 13"),
+}
+
+
+def fomm_cpu_speed(cpu: CpuFeatures | None = None) -> str:
+    """One sentence on what fomm makes on this CPU, from its kind (``FOMM_SPEED_BY_KIND``)."""
+    cpu = cpu or cpu_features()
+    known = FOMM_SPEED_BY_KIND.get(cpu.kind)
+    if known is None:
+        return "fomm's speed on this kind of CPU has not been measured (avatarify render prints it)"
+    words, faithful, fast = known
+    return (
+        f"on {words} like this one, fomm's network step makes {faithful} new frames a second at full "
+        f"fidelity with 2 cores (the fast modes: {fast}); for real time without a local NVIDIA GPU, "
+        "the remote worker is coming (issue #18)"
+    )
+
+
 def check_cpu_features() -> Check:
     cpu = cpu_features()
     return Check("cpu", Status.OK, f"{cpu.model}: {cpu.summary()}")
@@ -83,10 +126,17 @@ def check_fomm_runtime() -> Check:
     """The backend and precision the fomm engine will use by default, and why."""
     try:
         from avatarify_app.engines.fomm.runtime import choose_runtime, openvino_devices
+        from avatarify_app.engines.fomm.runtime.precision import (
+            FAST_PLANS,
+            auto_plan,
+            fidelity_note,
+            offered_precisions,
+        )
     except ImportError as exc:
         return Check("fomm runtime", Status.WARN, f"the fomm engine cannot be imported ({exc})")
     choice = choose_runtime()
-    speed = f"; {FOMM_CPU_SPEED}" if choice.device.lower() == "cpu" else ""
+    cpu = cpu_features()
+    speed = f"; {fomm_cpu_speed(cpu)}" if choice.device.lower() == "cpu" else ""
     if choice.backend == "torch":
         detail = (
             f"{choice.why}, {choice.precision}"
@@ -96,17 +146,26 @@ def check_fomm_runtime() -> Check:
         status = Status.OK if choice.device != "cpu" else Status.WARN
         fix = "" if choice.device != "cpu" else "pip install openvino (the fast CPU runtime)"
         return Check("fomm runtime", status, detail, fix)
-    cpu = cpu_features()
     gpu = (
         "; OpenVINO also lists an Intel GPU (FommEngine(device='gpu'); untested, never chosen automatically)"
         if "GPU" in openvino_devices()
         else ""
     )
-    if cpu.native_bf16:
-        return Check("fomm runtime", Status.OK, f"{choice.why}, bf16 (the CPU has native bf16){gpu}{speed}")
+    offered = offered_precisions()
+    plan = auto_plan(offered)
+    why = (
+        "the fastest plan measured faithful on this kind of CPU"
+        if plan.name != "fp32"
+        else "nothing faster was measured faithful (within 0.25 px and 40 dB of fp32) on this kind of CPU"
+    )
+    fast = "; ".join(
+        f"--precision {name}: {fidelity_note(name)}"
+        for name in ("bf16", "int8")
+        if all(v in offered for v in FAST_PLANS[name].values())
+    )
     return Check(
         "fomm runtime",
         Status.OK,
-        f"{choice.why}, fp32: this CPU has no native bf16, so OpenVINO's default precision is fp32; "
-        f"--precision int8 is faster at a small cost in quality{gpu}{speed}",
+        f"{choice.why}, auto = {plan.name} ({why}); OpenVINO runs {', '.join(offered) or 'fp32'} natively "
+        f"here; {fast}{gpu}{speed}",
     )

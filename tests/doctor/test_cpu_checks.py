@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from avatarify_app.diagnostics import Status
-from avatarify_app.diagnostics.cpu import check_cpu_features, check_fomm_runtime, cpu_features
+from avatarify_app.diagnostics.cpu import check_cpu_features, check_fomm_runtime, cpu_features, fomm_cpu_speed
+from avatarify_app.engines.fomm.runtime.precision import fidelity_note
 
 
 def test_reads_the_flags_of_cpuinfo(tmp_path):
@@ -41,6 +42,19 @@ def test_doctor_says_what_the_fomm_engine_will_run_on_here():
     assert "AVX2" in check.detail
     runtime = check_fomm_runtime()
     # This project's machines: no GPU, OpenVINO installed.
-    assert runtime.detail.startswith("OpenVINO on the CPU, ")
-    native = cpu_features().native_bf16
-    assert ("bf16" if native else "fp32") in runtime.detail
+    assert runtime.detail.startswith("OpenVINO on the CPU, auto = ")
+    assert fomm_cpu_speed() in runtime.detail  # what this kind of CPU makes
+    assert f"--precision int8: {fidelity_note('int8')}" in runtime.detail  # its measured cost
+
+
+def test_the_speed_sentence_names_the_kind_of_cpu(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: AMD EPYC\nflags\t\t: fpu fma avx f16c avx2\n")
+    avx2 = cpu_features(cpuinfo)
+    assert avx2.kind == "avx2"
+    assert "on an AVX2-only CPU like this one" in fomm_cpu_speed(avx2)
+    cpuinfo.write_text("model name\t: Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    assert cpu_features(cpuinfo).kind == "amx"
+    cpuinfo.write_text("model name\t: EPYC\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n")
+    assert cpu_features(cpuinfo).kind == "avx512-bf16"
+    assert "has not been measured" in fomm_cpu_speed(cpu_features(tmp_path / "absent"))

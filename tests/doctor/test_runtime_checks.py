@@ -114,14 +114,12 @@ def test_no_checkpoint_warns_with_how_to_get_one(tmp_path: Path) -> None:
     assert checks[1].fix.startswith("download vox-cpk.pth.tar yourself")
 
 
-def test_readme_doctor_and_window_give_one_fomm_cpu_speed_and_one_cuda_wheel() -> None:
-    from avatarify_app.config import FOMM_CPU_SPEED, app_root
+def test_readme_and_doctor_give_one_cuda_wheel_and_the_cpu_at_hand() -> None:
+    from avatarify_app.config import app_root
     from avatarify_app.diagnostics.cpu import check_fomm_runtime
     from avatarify_app.diagnostics.runtime import DEFAULT_CUDA_BUILD
 
     readme = " ".join((app_root() / "README.md").read_text(encoding="utf-8").split())
-    fomm_doc = " ".join((app_root() / "docs" / "fomm.md").read_text(encoding="utf-8").split())
-    assert FOMM_CPU_SPEED in readme
-    assert FOMM_CPU_SPEED in fomm_doc
     assert f"whl/{DEFAULT_CUDA_BUILD}`" in readme
-    assert FOMM_CPU_SPEED in check_fomm_runtime().detail  # this machine has no GPU
+    # The doctor describes the CPU at hand (diagnostics.cpu.fomm_cpu_speed), not a general sentence.
+    assert "new frames a second" in check_fomm_runtime().detail  # this machine has no GPU

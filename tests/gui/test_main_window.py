@@ -425,6 +425,7 @@ def test_switching_to_fomm_with_a_checkpoint(qtbot, make_window, tmp_path: Path,
     """The real FOMM engine on OpenVINO, built from a tiny config with random weights (a vox checkpoint
     is 228 MB): the first use shows its preparation, the panel says what runs, and the speed / quality
     choice reloads it."""
+
     import yaml
 
     from avatarify_app.engines.fomm.config import FommConfig, build_models

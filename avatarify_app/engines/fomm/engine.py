@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import platform
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatarify_app.config import FOMM_CPU_SPEED
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
 from avatarify_app.engines.fomm.checkpoint import load_checkpoint
 from avatarify_app.engines.fomm.config import FommConfig
@@ -114,7 +115,8 @@ class FommEngine(Engine):
         self.precision = self._runtime.precision
         logger.info("FOMM engine ready: %s (%s)", self.device_name, checkpoint.name)
         if self.device.type == "cpu":
-            logger.info("%s", FOMM_CPU_SPEED)
+            logger.info("%s", _cpu_sentence(choice.backend))
+        self._step_seconds: list[float] = []  # the first SPEED_FRAMES steps' times, for one log line
         self._avatar: _Avatar | None = None
         self._kp_initial: dict[str, torch.Tensor] | None = None
         self._regions: KeypointRegions | None = None  # region strengths' calibration (regions.py)
@@ -173,7 +175,9 @@ class FommEngine(Engine):
             if (self.eyes, self.mouth) != (1.0, 1.0):
                 gains = self._regions.gains(self.strength, self.eyes, self.mouth)
                 strength = torch.as_tensor(gains, dtype=torch.float32, device=self.device)
+        started = time.perf_counter()
         prediction = self._runtime.step(self._tensor(crop.image), avatar.tensors, self._motion, strength)
+        self._note_speed(time.perf_counter() - started)
         self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
@@ -203,6 +207,20 @@ class FommEngine(Engine):
             self._runtime = None  # type: ignore[assignment]
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _note_speed(self, seconds: float) -> None:
+        """Log once how many frames a second the network step made here (its first frames)."""
+        if len(self._step_seconds) > SPEED_FRAMES:
+            return
+        self._step_seconds.append(seconds)
+        if len(self._step_seconds) == SPEED_FRAMES + 1:
+            median = float(np.median(self._step_seconds[1:]))  # the first step warms up
+            logger.info(
+                "fomm's network step takes %.0f ms here (%s): at most %.1f new frames a second",
+                median * 1000,
+                self.device_name,
+                1 / median,
+            )
 
     def _require_avatar(self) -> _Avatar:
         if self._avatar is None:
@@ -275,6 +293,24 @@ def _build_runtime(
     from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
 
     return TorchRuntime(kp_detector, generator, compute, choice.precision)
+
+
+SPEED_FRAMES = 20
+
+
+def _cpu_sentence(backend: str) -> str:
+    """What is known here about this CPU, for the log (its speed is logged after SPEED_FRAMES frames)."""
+    cpu = platform.processor() or platform.machine()
+    if backend != "openvino":
+        return f"fomm runs in torch on this CPU ({cpu}): install OpenVINO for a faster CPU runtime"
+    from avatarify_app.engines.fomm.runtime.precision import offered_precisions, openvino_device_name
+
+    offered = ", ".join(offered_precisions()) or "unknown"
+    return (
+        f"fomm runs on this CPU ({openvino_device_name() or cpu}) through OpenVINO, which runs "
+        f"{offered} natively here; "
+        f"its speed here is logged after {SPEED_FRAMES} frames"
+    )
 
 
 def _to_image(prediction: torch.Tensor) -> np.ndarray:

@@ -171,8 +171,9 @@ class SourcePanel(QGroupBox):
             self.quality_combo.setCurrentIndex(row)
         self.quality_combo.setEnabled(bool(info.precisions) and not self.loading)
         self.quality_combo.setToolTip(
-            f"{info.short_label}'s precision: Automatic uses what the hardware does natively; the others "
-            "trade quality for speed. The first use of a choice prepares the model (a minute or two)."
+            f"{info.short_label}'s precision: Automatic is the fastest that stays faithful to full precision "
+            "(fp32); the Fast ones trade fidelity for speed, as each says. The first use of a choice "
+            "prepares the model (a minute or two)."
             if info.precisions
             else f"{info.short_label} has no speed / quality choice"
         )

@@ -12,7 +12,12 @@ from avatarify_app.engines.fomm.runtime import Motion, select_device
 from avatarify_app.engines.fomm.runtime.cuda_graphs import CudaGraphRuntime
 from avatarify_app.engines.fomm.runtime.torch_eager import TorchRuntime
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+_skip_without_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
+
+def needs_cuda(test):
+    """Skipped without CUDA; ``-m gpu`` selects these (scripts/gpu_check.sh)."""
+    return pytest.mark.gpu(_skip_without_cuda(test))
 
 
 def test_strength_as_a_tensor_equals_strength_as_a_float(session_tiny):

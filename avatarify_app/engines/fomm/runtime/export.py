@@ -7,7 +7,10 @@ keypoint dicts:
 - avatar (once per avatar): ``source`` (1, 3, S, S) -> the encoder's ``features`` and the dense
   motion network's ``source_small``;
 - generator: the driving and source keypoints, the avatar's cached ``features`` and ``source_small``
-  -> ``prediction`` (1, 3, S, S) in [0, 1] (the encoder is not in it: it runs once per avatar).
+  -> ``prediction`` (1, 3, S, S) in [0, 1] (the encoder is not in it: it runs once per avatar);
+- the generator in two parts, which OpenVINO may run at different precisions (``openvino_runtime``):
+  motion (the keypoints and ``source_small`` -> the dense motion's ``deformation`` (1, h, w, 2) and
+  ``occlusion`` (1, 1, h, w)) and decoder (``features``, ``deformation``, ``occlusion`` -> ``prediction``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator
+from avatarify_app.engines.fomm.model.generator import OcclusionAwareGenerator, warp
 from avatarify_app.engines.fomm.model.keypoints import KPDetector
 from avatarify_app.engines.fomm.runtime.base import AvatarTensors
 
@@ -32,6 +36,9 @@ GENERATOR_INPUTS = (
     "source_small",
 )
 AVATAR_OUTPUTS = ("features", "source_small")
+MOTION_INPUTS = GENERATOR_INPUTS[:4] + ("source_small",)
+MOTION_OUTPUTS = ("deformation", "occlusion")
+DECODER_INPUTS = ("features", "deformation", "occlusion")
 OPSET = 17
 
 
@@ -87,6 +94,48 @@ class GeneratorGraph(nn.Module):
         )["prediction"]
 
 
+class MotionGraph(nn.Module):
+    """The generator's dense motion: keypoints and the small source -> deformation and occlusion."""
+
+    def __init__(self, generator: OcclusionAwareGenerator) -> None:
+        super().__init__()
+        if generator.dense_motion_network is None or generator.dense_motion_network.occlusion is None:
+            raise ValueError("the split generator needs a dense motion network with an occlusion map")
+        self.network = generator.dense_motion_network
+
+    def forward(
+        self,
+        kp_driving_value: torch.Tensor,
+        kp_driving_jacobian: torch.Tensor,
+        kp_source_value: torch.Tensor,
+        kp_source_jacobian: torch.Tensor,
+        source_small: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        motion = self.network(
+            source_small,  # unused: source_small is given
+            {"value": kp_driving_value, "jacobian": kp_driving_jacobian},
+            {"value": kp_source_value, "jacobian": kp_source_jacobian},
+            source_small=source_small,
+        )
+        return motion["deformation"], motion["occlusion_map"]
+
+
+class DecoderGraph(nn.Module):
+    """The generator after its dense motion: warp the cached features, occlude, decode."""
+
+    def __init__(self, generator: OcclusionAwareGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(
+        self, features: torch.Tensor, deformation: torch.Tensor, occlusion: torch.Tensor
+    ) -> torch.Tensor:
+        out = warp(features, deformation, self.generator.align_corners)
+        if occlusion.shape[2:] != out.shape[2:]:
+            occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear")
+        return self.generator.decode(out * occlusion)
+
+
 def generator_inputs(kp_driving: dict[str, torch.Tensor], avatar: AvatarTensors) -> tuple[torch.Tensor, ...]:
     """The generator graph's inputs, in ``GENERATOR_INPUTS`` order."""
     return (
@@ -134,3 +183,23 @@ def export_generator(
 ) -> Path:
     """The generator's per-frame part for inputs shaped as ``example`` (``generator_inputs``), as ONNX."""
     return export_onnx(GeneratorGraph(generator), example, path, GENERATOR_INPUTS, ["prediction"])
+
+
+def export_split_generator(
+    generator: OcclusionAwareGenerator, example: tuple[torch.Tensor, ...], folder: Path
+) -> tuple[Path, Path]:
+    """The generator's per-frame part as ``motion.onnx`` and ``decoder.onnx`` in ``folder``, for
+    inputs shaped as ``example`` (``generator_inputs``)."""
+    motion_graph = MotionGraph(generator).eval()
+    motion_args = (*example[:4], example[5])
+    with torch.no_grad():
+        deformation, occlusion = motion_graph(*motion_args)
+    motion = export_onnx(motion_graph, motion_args, folder / "motion.onnx", MOTION_INPUTS, MOTION_OUTPUTS)
+    decoder = export_onnx(
+        DecoderGraph(generator),
+        (example[4], deformation, occlusion),
+        folder / "decoder.onnx",
+        DECODER_INPUTS,
+        ["prediction"],
+    )
+    return motion, decoder
