@@ -14,6 +14,7 @@
 #    pixels, generator-alone and whole-step PSNR, jitter) -> $OUT/fomm_gpu.json
 # 4. $OUT/gpu_check.json: the targets (the CUDA-graph fp16 step at most 40% of the plain forward's,
 #    PSNR >= 40 dB against fp32) and whether they were met.
+# 5. bench/liveportrait_engine.py on CUDA: LivePortrait's stages per frame -> $OUT/liveportrait_gpu.json
 #
 # Nothing here needs a display. Exit status: 0 when the tests passed and the bench ran (the targets
 # are reported, not enforced), else the first failing step's.
@@ -106,5 +107,10 @@ for path in ("cuda:fp32", "cuda:fp16", "cudagraphs:fp32", "cudagraphs:fp16"):
 print(json.dumps(summary, indent=2))
 PY
 fi
+log "bench/liveportrait_engine.py on CUDA (released layout, random weights)"
+"$VENV/bin/python" bench/liveportrait_engine.py --device cuda --rounds 20 --no-openvino \
+  >"$OUT/liveportrait_gpu.json" 2>"$OUT/liveportrait_bench.log" \
+  || { bench=$?; log "the LivePortrait bench failed (see liveportrait_bench.log)"; [[ $status == 0 ]] && status=$bench; }
+
 log "done: results in $OUT (status $status)"
 exit "$status"

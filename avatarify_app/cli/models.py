@@ -20,6 +20,7 @@ from avatarify_app.modelstore import (
     inspect_model,
     load_registry,
 )
+from avatarify_app.modelstore.liveportrait import default_folder, import_folder, inspect_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importing = actions.add_parser(
         "import", parents=[common], help="check a checkpoint file you have and put it in the models folder"
     )
-    importing.add_argument("path", type=Path, help="the .pth.tar file")
+    importing.add_argument(
+        "path", type=Path, help="the .pth.tar file (fomm), or the liveportrait folder of five files"
+    )
     importing.add_argument("--name", help="which registry entry it is (default: found by md5 or file name)")
     importing.add_argument("--copy", action="store_true", help="copy even where a hard link is possible")
     importing.add_argument("--force", action="store_true", help="replace a different file of the same name")
@@ -86,6 +89,11 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             md5 = "yes" if s.md5_ok else "NO"
         rows.append((s.entry.name, "yes" if s.present else "no", md5, str(s.path)))
+    for status in inspect_folder(default_folder(models_dir)):  # the LivePortrait folder, file by file
+        name = f"liveportrait/{status.file.part} ({status.file.licence})"
+        rows.append(
+            (name, "yes" if status.path else "no", "unknown" if status.path else "-", str(status.path or ""))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
@@ -94,6 +102,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     models_dir = default_models_dir(args.models_dir)
+    if Path(args.path).is_dir():  # a LivePortrait download: its folder of five files
+        imported = import_folder(args.path, models_dir, copy=args.copy, force=args.force)
+        print(f"liveportrait: imported into {imported.folder}")
+        for released, path, md5, method in imported.files:
+            print(f"  {path.name}  md5 {md5}  ({method}; licence: {released.licence})")
+        return 0
     result = import_checkpoint(
         args.path, models_dir, load_registry(), name=args.name, copy=args.copy, force=args.force
     )

@@ -140,30 +140,33 @@ def add_engine_choice_arguments(
     )
     parser.set_defaults(default_engine=default)
     group = parser.add_argument_group("engine options", "each applies to the engines it names")
-    added: dict[str, str] = {}  # flag -> the field it sets
+    fields: dict[str, list[dataclasses.Field]] = {}  # flag -> the fields (one per engine) it sets
     for info in engines:
         for f in choice_fields(info.choice):
-            flag = f.metadata.get("flag")
-            if flag is None or added.get(flag) == f.name:
-                continue  # not a command-line option, or one an earlier engine shares
-            if flag in added:
-                raise ValueError(f"{flag} stands for two different fields ({added[flag]}, {f.name})")
-            added[flag] = f.name
-            kind = str(f.type)
-            shown = f.default not in (None, dataclasses.MISSING, (), False)
-            default_text = f" (default: {f.default})" if shown else ""
-            common = {"dest": f.name, "default": None, "help": _escape(f.metadata["help"] + default_text)}
-            if "bool" in kind:
-                group.add_argument(flag, action="store_true", **common)
-                continue
-            group.add_argument(
-                flag,
-                action="append" if "tuple" in kind else "store",
-                type=Path if "Path" in kind else str,
-                choices=f.metadata.get("choices"),
-                metavar=f.metadata.get("metavar"),
-                **common,
-            )
+            if (flag := f.metadata.get("flag")) is not None:
+                fields.setdefault(flag, []).append(f)
+    for flag, same in fields.items():
+        first = same[0]
+        if {f.name for f in same} != {first.name} or len({str(f.type) for f in same}) > 1:
+            raise ValueError(f"{flag} stands for different fields: {', '.join(f.name for f in same)}")
+        helps = []
+        for f in same:
+            shown = f.default not in (None, dataclasses.MISSING, (), False, True)
+            helps.append(f.metadata["help"] + (f" (default: {f.default})" if shown else ""))
+        common = {"dest": first.name, "default": None, "help": _escape("; ".join(helps))}
+        kind = str(first.type)
+        if "bool" in kind:  # a flag without a value turns the default over (--no-stitching)
+            group.add_argument(flag, action="store_const", const=not first.default, **common)
+            continue
+        choices = [c for f in same for c in (f.metadata.get("choices") or ())]
+        group.add_argument(
+            flag,
+            action="append" if "tuple" in kind else "store",
+            type=Path if "Path" in kind else str,
+            choices=list(dict.fromkeys(choices)) or None,
+            metavar=first.metadata.get("metavar"),
+            **common,
+        )
 
 
 def engine_choice(args: argparse.Namespace) -> EngineChoice:

@@ -164,6 +164,33 @@ class FommChoice(EngineChoice):
 
 
 @dataclass(frozen=True, slots=True)
+class LivePortraitChoice(EngineChoice):
+    """LivePortrait (docs/liveportrait.md): its folder of five weight files (None: the one in the
+    models folder), the runtime and precision, stitching and the eye retargeting."""
+
+    engine: ClassVar[str] = "liveportrait"
+    checkpoint: Path | None = option(
+        "--checkpoint",
+        "liveportrait: the folder of its five weight files (default: <models>/liveportrait)",
+        metavar="PATH",
+    )
+    backend: str = option(
+        "--backend", "liveportrait runtime: auto (torch), torch or openvino (CPU)", default="auto",
+        choices=("auto", "torch", "openvino"),
+    )  # fmt: skip
+    precision: str = option(
+        "--precision", "liveportrait precision: auto (fp16 on a GPU, else fp32), fp32 or fp16 (GPU)",
+        default="auto", choices=("auto", "fp32", "fp16"),
+    )  # fmt: skip
+    stitching: bool = option(
+        "--no-stitching", "liveportrait: no stitching (the face may drift from the shoulders)", default=True
+    )
+    eye_retargeting: bool = option(
+        "--eye-retargeting", "liveportrait: drive the eyelids from the driver's eye opening", default=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteChoice(EngineChoice):
     """An ``avatarify serve`` worker on another machine (docs/remote.md): its address, token and
     certificate fingerprint (all three printed by the worker), and NAT traversal."""
@@ -220,6 +247,24 @@ def _fomm(choice: FommChoice, options: EngineOptions, context: EngineContext) ->
     )
 
 
+def _liveportrait(choice: LivePortraitChoice, options: EngineOptions, context: EngineContext) -> Engine:
+    from avatarify_app.engines.liveportrait.engine import LivePortraitEngine
+    from avatarify_app.errors import CheckpointError
+
+    if choice.checkpoint is None:
+        raise CheckpointError("the liveportrait engine needs its weights folder: pass --checkpoint FOLDER")
+    return LivePortraitEngine(
+        options,
+        checkpoint=choice.checkpoint,
+        backend=choice.backend,
+        precision=choice.precision,
+        stitching=choice.stitching,
+        eye_retargeting=choice.eye_retargeting,
+        progress=context.progress,
+        cache_dir=context.cache_dir,
+    )
+
+
 def _remote(choice: RemoteChoice, options: EngineOptions, context: EngineContext) -> Engine:
     from avatarify_app.engines.remote import IceSettings, RemoteEngine
 
@@ -265,6 +310,17 @@ _BUILT_IN = (
             "bf16": "Fast (bf16: keypoints off ~0.9 px, 35 dB)",
             "int8": "Fast (int8: 32 dB from fp32)",
         },
+    ),
+    EngineInfo(
+        name="liveportrait",
+        label="LivePortrait (neural, 512)",
+        tip="LivePortrait: needs its folder of five weight files (Checkpoint…); head turns and 512x512 "
+        "frames, real time on an NVIDIA GPU, seconds a frame on a laptop CPU",
+        choice=LivePortraitChoice,
+        factory=_liveportrait,
+        needs=Needs.FOLDER,
+        precisions=("auto", "fp32", "fp16"),
+        precision_labels={"auto": "Automatic", "fp32": "Best quality (fp32)", "fp16": "Fast (fp16, GPU)"},
     ),
     EngineInfo(
         name="remote",

@@ -4,13 +4,23 @@ they are."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from avatarify_app.engines.catalog import EngineChoice
+from avatarify_app.engines.catalog import EngineChoice, LivePortraitChoice
 from avatarify_app.modelstore.fomm import resolve_fomm_choice
+from avatarify_app.modelstore.liveportrait import resolve_folder
 
-_RESOLVERS: dict[str, Callable[[Any], EngineChoice]] = {"fomm": resolve_fomm_choice}
+
+def _resolve_liveportrait(choice: LivePortraitChoice) -> LivePortraitChoice:
+    return dataclasses.replace(choice, checkpoint=resolve_folder(choice.checkpoint))
+
+
+_RESOLVERS: dict[str, Callable[[Any], EngineChoice]] = {
+    "fomm": resolve_fomm_choice,
+    "liveportrait": _resolve_liveportrait,
+}
 
 
 def resolve_files(choice: EngineChoice) -> EngineChoice:

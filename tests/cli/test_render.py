@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -22,6 +21,7 @@ from avatarify_app.outputs.mp4 import Mp4Writer
 from avatarify_app.pipeline.rendering import Driving, render_clip
 from avatarify_app.tracking import detect_face
 from avatarify_app.tracking.landmarks import mouth_opening
+from tests.clips import BEEP_FRAME, beep_time, frame_times, vfr_driver
 from tests.fakes import StillEngine
 from tests.mp4check import assert_regular_mp4
 
@@ -210,71 +210,6 @@ def _main(*args: str) -> int:
     return main(list(args))
 
 
-AUDIO_RATE = 48000
-BEEP_FRAME = 25  # the driver's sound has a beep starting at this frame's time
-
-
-def _vfr_driver(
-    path: Path, driving_video: Path, audio_codec: str | None = "aac", fmt: str = "mp4"
-) -> list[float]:
-    """40 real face frames at a variable rate (1/30 s steps, then 1/10 s, then 1/60 s), with silent
-    sound in ``audio_codec`` (None: no sound) and a 1 kHz beep from frame ``BEEP_FRAME``'s time on.
-    Returns the frames' times."""
-    with av.open(str(driving_video)) as source:
-        faces = [
-            f.to_ndarray(format="rgb24") for _, f in zip(range(40), source.decode(video=0), strict=False)
-        ]
-    steps = [1 / 30] * 12 + [1 / 10] * 12 + [1 / 60] * 16
-    times = [round(sum(steps[:i]) * 1000) / 1000 for i in range(40)]
-    n_audio = round((times[-1] + 0.5) * AUDIO_RATE)
-    sound = np.zeros(n_audio, np.float32)
-    beep = round(times[BEEP_FRAME] * AUDIO_RATE)
-    sound[beep : beep + 4800] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(4800) / AUDIO_RATE)
-    with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream("libx264", rate=30)
-        video.width, video.height, video.pix_fmt = faces[0].shape[1], faces[0].shape[0], "yuv420p"
-        video.time_base = video.codec_context.time_base = Fraction(1, 1000)
-        audio = out.add_stream(audio_codec, rate=AUDIO_RATE) if audio_codec else None
-        if audio is not None:
-            audio.layout = "mono"
-        for t, face in zip(times, faces, strict=True):
-            frame = av.VideoFrame.from_ndarray(face, format="rgb24")
-            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-        if audio is None:
-            return times
-        convert = av.AudioResampler(format=audio.codec_context.format, layout="mono", rate=AUDIO_RATE)
-        for start in range(0, n_audio, 1024):
-            block = sound[start : start + 1024][None]
-            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
-            for converted in convert.resample(frame):
-                for packet in audio.encode(converted):
-                    out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
-    return times
-
-
-def _frame_times(path: Path) -> list[float]:
-    with av.open(str(path)) as container:
-        return [float(f.time) for f in container.decode(video=0)]
-
-
-def _beep_time(path: Path) -> float:
-    """When the sound first gets loud (seconds, on the file's clock)."""
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            samples = frame.to_ndarray()[0]
-            loud = np.flatnonzero(np.abs(samples) > 0.2)
-            if len(loud):
-                return float(frame.time) + loud[0] / frame.sample_rate
-    raise AssertionError(f"no beep in {path}")
-
-
 @pytest.mark.parametrize(
     ("audio_codec", "fmt"), [("aac", "mp4"), ("pcm_s16le", "mov")], ids=["sound_copied", "sound_encoded"]
 )
@@ -282,8 +217,8 @@ def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(
     tmp_path, media_dir, driving_video, audio_codec, fmt
 ):
     driver = tmp_path / f"vfr.{fmt}"
-    _vfr_driver(driver, driving_video, audio_codec, fmt)
-    driver_times = _frame_times(driver)  # as a player reads them back
+    vfr_driver(driver, driving_video, audio_codec, fmt)
+    driver_times = frame_times(driver)  # as a player reads them back
     out = tmp_path / "out.mp4"
     result = _avatarify(
         "render", "--avatar", str(media_dir / "avatar_mona_lisa.jpg"), "--driving", str(driver),
@@ -292,7 +227,7 @@ def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(
     assert result.returncode == 0, result.stderr
 
     assert ", with sound" in result.stdout
-    out_times = _frame_times(out)
+    out_times = frame_times(out)
     assert len(out_times) == len(driver_times) == 40
     # Every frame within a frame of the driver's time (re-timing to the average rate put some 0.4 s
     # off), and the steps between frames kept to the millisecond. (The writer's MP4 shifts all but the
@@ -300,14 +235,14 @@ def test_variable_frame_rate_driver_keeps_its_frame_times_and_sound(
     assert max(abs(a - b) for a, b in zip(out_times, driver_times, strict=True)) < 1 / 30
     assert np.abs(np.diff(out_times[1:]) - np.diff(driver_times[1:])).max() < 0.002
     # The sound stays where it was relative to the pictures: the beep starts at frame BEEP_FRAME.
-    driver_lag = _beep_time(driver) - driver_times[BEEP_FRAME]
-    out_lag = _beep_time(out) - out_times[BEEP_FRAME]
+    driver_lag = beep_time(driver) - driver_times[BEEP_FRAME]
+    out_lag = beep_time(out) - out_times[BEEP_FRAME]
     assert abs(out_lag - driver_lag) < 1 / 60
 
 
 def test_a_driver_without_sound_gives_a_clip_without_sound(tmp_path, media_dir, driving_video):
     driver = tmp_path / "mute.mp4"
-    _vfr_driver(driver, driving_video, audio_codec=None)
+    vfr_driver(driver, driving_video, audio_codec=None)
     out = tmp_path / "out.mp4"
     result = _avatarify(
         "render", "--avatar", str(media_dir / "avatar_mona_lisa.jpg"), "--driving", str(driver),
@@ -441,7 +376,7 @@ def test_a_damaged_driver_puts_no_ffmpeg_lines_on_the_console(tmp_path, driving_
                 writer.write_video(frame.to_ndarray(format="rgb24"))
     else:
         clip = tmp_path / "with_sound.mov"
-        _vfr_driver(clip, driving_video, sound, "mov")
+        vfr_driver(clip, driving_video, sound, "mov")
     data = bytearray(clip.read_bytes())
     rng = np.random.default_rng(3)
     for at in rng.integers(len(data) // 5, len(data) * 3 // 4, 40):  # the middle of the picture data

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from avatarify_app.engines import EngineChoice, EngineContext, FommChoice, MeshChoice, create_engine
-from avatarify_app.engines.catalog import RemoteChoice, names
+from avatarify_app.engines.catalog import LivePortraitChoice, RemoteChoice, names
 from tests.engines.contract import CHECKS, FRAME_CHECKS, ContractMedia
 from tests.fakes import StillEngine
 
@@ -41,6 +41,18 @@ def _tiny_fomm(folder: Path) -> Iterator[EngineChoice]:
     randomize_(*networks)
     checkpoint = save_original_layout(folder / "tiny-vox.pth.tar", *networks)
     yield FommChoice(checkpoint=checkpoint, config=config, backend="torch")
+
+
+@contextlib.contextmanager
+def _tiny_liveportrait(folder: Path) -> Iterator[EngineChoice]:
+    """LivePortrait's networks at the tiny sizes (64 in, 128 out), random weights, in the released
+    folder layout (the engine tells the sizes from the files)."""
+    from avatarify_app.engines.liveportrait.checkpoint import build_models
+    from avatarify_app.engines.liveportrait.config import LivePortraitConfig
+    from tests.engines.liveportrait.liveportrait_helpers import randomize_, save_models
+
+    save_models(folder, randomize_(build_models(LivePortraitConfig.tiny()), seed=1))
+    yield LivePortraitChoice(checkpoint=folder, backend="torch")
 
 
 @contextlib.contextmanager
@@ -71,6 +83,7 @@ def _remote(folder: Path) -> Iterator[EngineChoice]:
 EXAMPLES: dict[str, Callable[[Path], contextlib.AbstractContextManager[EngineChoice]]] = {
     "mesh": _mesh,
     "fomm": _tiny_fomm,
+    "liveportrait": _tiny_liveportrait,
     "remote": _remote,
 }
 # The contract is checked frame by frame: an engine with frames in flight answers each frame in its

@@ -258,6 +258,27 @@ def load_models(
     return models.to(device)
 
 
+def layout_of(folder: Path) -> LivePortraitConfig:
+    """The network sizes ``folder``'s weights were made with: the released layout, or one of the small
+    layouts tests and benchmarks write (``LivePortraitConfig.small`` / ``tiny``), told apart by the
+    shapes of the appearance and warping files. Raises ``CheckpointError`` for a folder it cannot read."""
+    files = find_files(Path(folder))
+
+    def shapes(path: Path) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in strip_prefix(read_file(path)).items() if hasattr(v, "shape")}
+
+    tiny, small = LivePortraitConfig.tiny(), LivePortraitConfig.small()
+    built = build_models(tiny)
+    if shapes(files["appearance_feature_extractor"]) != _shapes(built.appearance):
+        return LivePortraitConfig.released()
+    warping = shapes(files["warping_module"])
+    return tiny if warping == _shapes(built.warping) else small
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
 def _first_line(exc: BaseException) -> str:
     """The informative line of torch's (long) load error message."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

@@ -14,7 +14,12 @@ import numpy as np
 import torch
 
 from avatarify_app.engines.base import Engine, EngineOptions, OutputFraming
-from avatarify_app.engines.liveportrait.checkpoint import LivePortraitModels, find_files, load_models
+from avatarify_app.engines.liveportrait.checkpoint import (
+    LivePortraitModels,
+    find_files,
+    layout_of,
+    load_models,
+)
 from avatarify_app.engines.liveportrait.config import LivePortraitConfig
 from avatarify_app.engines.liveportrait.model import (
     KeypointInfo,
@@ -139,7 +144,7 @@ class LivePortraitEngine(Engine):
         if precision == "fp16" and not on_cuda:
             raise InputError("fp16 needs a CUDA device for the liveportrait engine: use --precision fp32")
         self.precision = "fp16" if precision == "fp16" or (precision == "auto" and on_cuda) else "fp32"
-        self.config = config or LivePortraitConfig.released()
+        self.config = config or layout_of(Path(checkpoint))
         if progress is not None:
             progress("loading the LivePortrait weights")
         self.models: LivePortraitModels = load_models(Path(checkpoint), self.config, self.device)
