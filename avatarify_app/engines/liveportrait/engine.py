@@ -21,20 +21,21 @@ from avatarify_app.engines.liveportrait.checkpoint import (
     load_models,
 )
 from avatarify_app.engines.liveportrait.config import LivePortraitConfig
-from avatarify_app.engines.liveportrait.model import (
-    KeypointInfo,
-    RegionGains,
-    relative_driving_keypoints,
-    stitch,
-)
+from avatarify_app.engines.liveportrait.model import KeypointInfo, RegionGains
 from avatarify_app.engines.liveportrait.model.keypoints import (
     LIP_NORMALIZE_THRESHOLD,
-    retarget_eye,
     retarget_lip,
     source_keypoints,
 )
 from avatarify_app.engines.liveportrait.model.warping import SourceMotionCache
 from avatarify_app.engines.liveportrait.ratios import eye_ratios, lip_ratio
+from avatarify_app.engines.liveportrait.runtime.step import (
+    StepFlags,
+    StepInputs,
+    StepNetworks,
+    TorchNetworks,
+    frame_step,
+)
 from avatarify_app.errors import DeviceError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack
 from avatarify_app.tracking import crop_face, detect_face
@@ -42,6 +43,7 @@ from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back, tran
 from avatarify_app.tracking.landmarks import RIGID
 
 if TYPE_CHECKING:
+    from avatarify_app.engines.liveportrait.runtime.cuda_graphs import GraphedStep
     from avatarify_app.engines.liveportrait.runtime.openvino import OpenVinoNetworks
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ Progress = Callable[[str], None]
 # about the same framing.
 CROP_SCALE = 2.0
 CROP_SHIFT_Y = -0.1
-BACKENDS = ("auto", "torch", "openvino")
+BACKENDS = ("auto", "torch", "cuda-graphs", "openvino")
 PRECISIONS = ("auto", "fp32", "fp16")
 
 
@@ -75,6 +77,7 @@ class _Avatar:
         torch.Tensor | None
     )  # (1, 21, 3) closes the avatar's mouth first (the reference's normalize_lip)
     eye_ratios: torch.Tensor | None  # (1, 2) the avatar's eye open ratios, None without landmarks
+    eye_own: float  # their mean (0 without landmarks)
     rest: np.ndarray  # the output with no motion: the crop (SQUARE) or the image (FULL)
 
 
@@ -106,10 +109,13 @@ class LivePortraitEngine(Engine):
     ``checkpoint``: the folder of the five released files (``checkpoint.find_files``); ``config``: the
     network sizes (None: the released layout). ``device``: "cpu" (None), "cuda", "cuda:N".
     ``precision``: "fp32", or "fp16" on CUDA (autocast); "auto" is fp32 on the CPU, fp16 on CUDA.
-    ``backend``: "torch" ("auto" for now), or "openvino" (CPU, fp32: F, M, W and G converted once per
-    weights folder into ``cache_dir``, None: a folder in the temp dir; ``progress`` gets a sentence
-    per network converted; see ``runtime/openvino.py``). ``device_name`` says what runs, e.g.
-    "CPU, torch fp32" or "CPU, OpenVINO fp32".
+    ``backend``: "torch" (eager), "cuda-graphs" (CUDA only: the per-frame step captured once as a
+    CUDA graph and replayed, see ``runtime/cuda_graphs.py``), "auto" (cuda-graphs on CUDA, else
+    torch), or "openvino" (CPU, fp32: F, M, W and G converted once per weights folder into
+    ``cache_dir``, None: a folder in the temp dir; ``progress`` gets a sentence per network converted;
+    see ``runtime/openvino.py``). Every backend runs the same per-frame function,
+    ``runtime.step.frame_step``. ``device_name`` says what runs, e.g. "CPU, torch fp32",
+    "CPU, OpenVINO fp32" or "CUDA: NVIDIA H200, CUDA graphs fp16".
 
     Raises (constructor): ``CheckpointError`` (missing or bad files), ``InputError`` (bad backend,
     precision or config), ``DeviceError`` (no such device).
@@ -152,12 +158,21 @@ class LivePortraitEngine(Engine):
         self.normalize_lip = normalize_lip
         self.eye_retargeting = eye_retargeting
         self._ov: OpenVinoNetworks | None = None
+        self._nets: StepNetworks = TorchNetworks(self.models)
+        self._graphed: GraphedStep | None = None
         if backend == "openvino":
             if on_cuda or self.precision != "fp32":
                 raise InputError("the openvino backend runs on the CPU in fp32: drop --device / --precision")
             self._ov = _openvino_networks(self.models, self.config, Path(checkpoint), cache_dir, progress)
+            self._nets = self._ov
+        if backend == "cuda-graphs" and not on_cuda:
+            raise InputError("the cuda-graphs backend needs a CUDA device: use --backend torch on the CPU")
+        if on_cuda and backend in ("auto", "cuda-graphs"):
+            from avatarify_app.engines.liveportrait.runtime.cuda_graphs import GraphedStep
+
+            self._graphed = GraphedStep(self._step, self.device)
         where = f"CUDA: {torch.cuda.get_device_name(self.device)}" if on_cuda else "CPU"
-        runner = "OpenVINO" if self._ov is not None else "torch"
+        runner = "OpenVINO" if self._ov is not None else "CUDA graphs" if self._graphed else "torch"
         self.device_name = f"{where}, {runner} {self.precision}"
         self.frames_behind = 0
         self._avatar: _Avatar | None = None
@@ -199,7 +214,10 @@ class LivePortraitEngine(Engine):
                     ratios = torch.tensor([[c_lip, 0.0]], dtype=torch.float32, device=self.device)
                     lip_delta = retarget_lip(self.models.stitching, x_s, ratios).float()
         rest = self._frame(crop.image, crop, image)
-        self._avatar = _Avatar(image, track, crop, feature_3d, info, x_s, motion_cache, lip_delta, eyes, rest)
+        own = 0.0 if eyes is None else float(eyes.mean())
+        self._avatar = _Avatar(
+            image, track, crop, feature_3d, info, x_s, motion_cache, lip_delta, eyes, own, rest
+        )
         self._last_output = None
         logger.info("avatar set: %dx%d, face box %s", image.shape[1], image.shape[0], track.box)
 
@@ -238,17 +256,25 @@ class LivePortraitEngine(Engine):
             mouth=float(self.mouth),
             head=float(self.head),
         )
-        with torch.no_grad(), self._autocast():
-            info = self._keypoint_info(self._tensor(crop.image))
-            x_d = relative_driving_keypoints(avatar.info, info, neutral.info, gains)
-            if retarget:
-                assert track.landmarks is not None
-                x_d = x_d + self._eye_delta(avatar, neutral, track.landmarks)
-            if self.stitching:
-                x_d = stitch(self.models.stitching, avatar.x_s, x_d)
-            if self.normalize_lip and avatar.lip_delta is not None:
-                x_d = x_d + avatar.lip_delta
-            prediction = self._warp_decode(avatar, x_d)
+        inputs = StepInputs(
+            driver=self._tensor(crop.image),
+            weights=gains.expression_weights(avatar.x_s.shape[1]).to(self.device),
+            head=torch.tensor(gains.head, device=self.device),
+            eye_target=torch.tensor([[self._eye_target(avatar, neutral, track)]], device=self.device),
+            feature_3d=avatar.feature_3d,
+            source=avatar.info,
+            x_s=avatar.x_s,
+            motion_cache=avatar.motion_cache,
+            lip_delta=avatar.lip_delta,
+            eye_ratios=avatar.eye_ratios,
+            neutral=neutral.info,
+        )
+        flags = StepFlags(
+            stitching=self.stitching,
+            lip=self.normalize_lip and avatar.lip_delta is not None,
+            eye_retargeting=self.eye_retargeting and avatar.eye_ratios is not None,
+        )
+        prediction = self._graphed(inputs, flags) if self._graphed is not None else self._step(inputs, flags)
         self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
@@ -274,6 +300,9 @@ class LivePortraitEngine(Engine):
         self._neutral = None
         self._last_output = None
         self._ov = None
+        if getattr(self, "_graphed", None) is not None:
+            self._graphed.close()  # type: ignore[union-attr]
+            self._graphed = None
         if getattr(self, "models", None) is not None:
             self.models = None  # type: ignore[assignment]
             if self.device.type == "cuda":
@@ -287,9 +316,18 @@ class LivePortraitEngine(Engine):
         return self._avatar
 
     def _autocast(self) -> torch.autocast:
+        # No weight cache: a CUDA graph cannot be captured with it, and without grad it saves nothing.
         return torch.autocast(
-            device_type=self.device.type, dtype=torch.float16, enabled=self.precision == "fp16"
+            device_type=self.device.type,
+            dtype=torch.float16,
+            enabled=self.precision == "fp16",
+            cache_enabled=False,
         )
+
+    def _step(self, inputs: StepInputs, flags: StepFlags) -> torch.Tensor:
+        """The per-frame step as every backend runs it (CUDA graphs capture this call)."""
+        with torch.no_grad(), self._autocast():
+            return frame_step(self._nets, inputs, flags)
 
     def _keypoint_info(self, x: torch.Tensor) -> KeypointInfo:
         heads = self._ov.motion(x) if self._ov is not None else self.models.motion(x)
@@ -298,25 +336,15 @@ class LivePortraitEngine(Engine):
     def _appearance(self, x: torch.Tensor) -> torch.Tensor:
         return self._ov.appearance(x) if self._ov is not None else self.models.appearance(x).float()
 
-    def _warp_decode(self, avatar: _Avatar, x_d: torch.Tensor) -> torch.Tensor:
-        """W then G: (1, 21, 3) driving keypoints -> (1, 3, 2S, 2S) in [0, 1]."""
-        if self._ov is not None:
-            return self._ov.spade(self._ov.warping(avatar.feature_3d, x_d, avatar.x_s))
-        warped, _ = self.models.warping(avatar.feature_3d, x_d, avatar.x_s, avatar.motion_cache)
-        return self.models.spade(warped)
-
-    def _eye_delta(self, avatar: _Avatar, neutral: _Neutral, landmarks: np.ndarray) -> torch.Tensor:
-        """The eye MLP's delta for the driver's lids, relative to the neutral frame: the avatar's own
-        ratio scaled by how much the driver's eyes opened or closed since calibration, times ``eyes``."""
-        assert avatar.eye_ratios is not None
-        own = float(avatar.eye_ratios.mean())
-        now = float(np.mean(eye_ratios(landmarks)))
+    def _eye_target(self, avatar: _Avatar, neutral: _Neutral, track: FaceTrack) -> float:
+        """The eye ratio for the avatar's lids: its own mean ratio scaled by how much the driver's eyes
+        opened or closed since calibration, times ``eyes`` (the avatar's own when not retargeting)."""
+        own = avatar.eye_own
+        if not self.eye_retargeting or avatar.eye_ratios is None or track.landmarks is None:
+            return own
+        now = float(np.mean(eye_ratios(track.landmarks)))
         target = own * now / neutral.eye_ratio if neutral.eye_ratio else own
-        target = own + float(self.eyes) * (target - own)
-        rows = torch.tensor([[target], [own]], dtype=torch.float32, device=self.device)
-        inputs = torch.cat([avatar.eye_ratios.expand(2, 2), rows], dim=1)
-        deltas = retarget_eye(self.models.stitching, avatar.x_s.expand(2, -1, -1), inputs).float()
-        return (deltas[0] - deltas[1])[None]
+        return own + float(self.eyes) * (target - own)
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 (S, S, 3) -> (1, 3, input_size, input_size) float32 in [0, 1] on the device."""

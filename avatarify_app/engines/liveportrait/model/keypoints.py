@@ -96,27 +96,31 @@ def source_keypoints(info: KeypointInfo) -> torch.Tensor:
     return transform_keypoints(info.kp, info.rotation, info.exp, info.scale, info.t)
 
 
-def rotation_power(rotation: torch.Tensor, power: float) -> torch.Tensor:
-    """``R^power`` (the same axis, ``power`` times the angle), by Rodrigues' formula; 1 returns R itself.
+def rotation_power(rotation: torch.Tensor, power: float | torch.Tensor) -> torch.Tensor:
+    """``R^power`` (the same axis, ``power`` times the angle), by Rodrigues' formula in float64; a power
+    of exactly 1 returns R itself. ``power`` may be a 0-dim tensor: then there is no host-side branch
+    (``torch.where`` picks R where it is 1), so the function can be captured in a CUDA graph.
 
     Shape:
-        rotation: (B, 3, 3) -> (B, 3, 3)
+        rotation: (B, 3, 3), power: float or () -> (B, 3, 3)
     """
-    if power == 1.0:
-        return rotation
+    if not isinstance(power, torch.Tensor):
+        if power == 1.0:
+            return rotation
+        power = torch.tensor(float(power), device=rotation.device)
     r = rotation.double()
     cos = ((r.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
     angle = torch.arccos(cos)
     axis = torch.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], -1)
     norm = axis.norm(dim=-1, keepdim=True)
     axis = torch.where(norm > 1e-9, axis / norm.clamp_min(1e-12), torch.zeros_like(axis))
-    theta = (angle * power)[:, None, None]
+    theta = (angle * power.double())[:, None, None]
     kx, ky, kz = axis.unbind(-1)
     zero = torch.zeros_like(kx)
     k = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).view(-1, 3, 3)
     eye = torch.eye(3, dtype=r.dtype, device=r.device).expand_as(r)
     out = eye + theta.sin() * k + (1 - theta.cos()) * (k @ k)
-    return out.to(rotation.dtype)
+    return torch.where(power == 1, rotation, out.to(rotation.dtype))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +155,29 @@ def relative_driving_keypoints(
         -> (B, K, 3)
     """
     gains = gains or RegionGains()
-    relative = driving.rotation @ neutral.rotation.transpose(1, 2)
-    rotation = rotation_power(relative, gains.head) @ source.rotation
     weights = gains.expression_weights(source.kp.shape[1]).to(source.exp)
+    return relative_motion(source, driving, neutral, weights, torch.tensor(float(gains.head)).to(source.t))
+
+
+def relative_motion(
+    source: KeypointInfo,
+    driving: KeypointInfo,
+    neutral: KeypointInfo,
+    weights: torch.Tensor,
+    head: torch.Tensor,
+) -> torch.Tensor:
+    """``relative_driving_keypoints`` with the gains as tensors on the keypoints' device: ``weights``
+    (``RegionGains.expression_weights``) and ``head``. No host-side branch or copy: CUDA graphs capture it.
+
+    Shape:
+        weights: (K, 1), head: () -> (B, K, 3)
+    """
+    relative = driving.rotation @ neutral.rotation.transpose(1, 2)
+    rotation = rotation_power(relative, head) @ source.rotation
     exp = source.exp + weights * (driving.exp - neutral.exp)
     ratio = driving.scale / neutral.scale
-    scale = source.scale * (ratio if gains.head == 1.0 else ratio.clamp_min(1e-6) ** gains.head)
-    t = source.t + gains.head * (driving.t - neutral.t)
+    scale = source.scale * torch.where(head == 1, ratio, ratio.clamp_min(1e-6) ** head)
+    t = source.t + head * (driving.t - neutral.t)
     t = torch.cat([t[:, :2], torch.zeros_like(t[:, 2:])], dim=1)
     return (source.kp @ rotation + exp) * scale[..., None] + t[:, None, :]
 

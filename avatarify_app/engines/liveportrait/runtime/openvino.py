@@ -95,6 +95,7 @@ class OpenVinoNetworks:
     ) -> None:
         ov = import_openvino()
         core = ov.Core()
+        self.stitching = models.stitching  # the MLPs stay in torch
         folder = Path(cache_dir) / f"liveportrait-{key}-v{EXPORT_VERSION}"
         folder.mkdir(parents=True, exist_ok=True)
         s = config.input_size
@@ -161,6 +162,12 @@ class OpenVinoNetworks:
 
     def spade(self, feature: torch.Tensor) -> torch.Tensor:
         return self._run("spade", feature)
+
+    def warp_decode(
+        self, feature_3d: torch.Tensor, x_d: torch.Tensor, x_s: torch.Tensor, cache: object = None
+    ) -> torch.Tensor:
+        """W then G (``step.StepNetworks``; W's source-only cache is torch's, unused here)."""
+        return self.spade(self.warping(feature_3d, x_d, x_s))
 
 
 def _save(ov: ModuleType, model: Any, xml: Path) -> None:
