@@ -175,8 +175,10 @@ class LivePortraitChoice(EngineChoice):
         metavar="PATH",
     )
     backend: str = option(
-        "--backend", "liveportrait runtime: auto (torch), torch or openvino (CPU)", default="auto",
-        choices=("auto", "torch", "openvino"),
+        "--backend",
+        "liveportrait runtime: auto (cuda-graphs on a CUDA GPU, else torch), torch, cuda-graphs (CUDA) "
+        "or openvino (CPU)",
+        default="auto", choices=("auto", "torch", "cuda-graphs", "openvino"),
     )  # fmt: skip
     precision: str = option(
         "--precision", "liveportrait precision: auto (fp16 on a GPU, else fp32), fp32 or fp16 (GPU)",

@@ -248,6 +248,17 @@ class LivePortraitEngine(Engine):
         neutral = self._neutral
         assert neutral is not None  # calibrate sets it or raises
         _check_image(image, "driving frame")
+        inputs, flags = self.step_inputs(image, track)
+        prediction = self._graphed(inputs, flags) if self._graphed is not None else self._step(inputs, flags)
+        self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
+        return self._last_output
+
+    def step_inputs(self, image: np.ndarray, track: FaceTrack) -> tuple[StepInputs, StepFlags]:
+        """What ``frame_step`` reads for this driving frame (a found face; after ``set_avatar`` and
+        ``calibrate``), and its switches."""
+        avatar, neutral = self._require_avatar(), self._neutral
+        if neutral is None or track.box is None:
+            raise RuntimeError("step_inputs needs a calibrated engine and a found face")
         crop = crop_face(image, self._driver_box(neutral, track), self.input_size, CROP_SCALE, CROP_SHIFT_Y)
         retarget = self.eye_retargeting and avatar.eye_ratios is not None and track.landmarks is not None
         gains = RegionGains(
@@ -274,9 +285,7 @@ class LivePortraitEngine(Engine):
             lip=self.normalize_lip and avatar.lip_delta is not None,
             eye_retargeting=self.eye_retargeting and avatar.eye_ratios is not None,
         )
-        prediction = self._graphed(inputs, flags) if self._graphed is not None else self._step(inputs, flags)
-        self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
-        return self._last_output
+        return inputs, flags
 
     @property
     def output_shape(self) -> tuple[int, int]:
