@@ -16,6 +16,13 @@ Each figure: min and median ms of ``--rounds`` rounds after one warm-up. ``openv
 the result of ``openvino.convert_model`` on the warping module, with its 5-D grid sampling as it is
 (the error) and with the 4-D decomposition (``WarpingNetwork.use_4d_sampling``: conversion time, max
 abs error against torch's 5-D sampling, OpenVINO f32 ms).
+On CUDA (``--device cuda``) ``cuda_graphs`` compares, per frame at fp16 (and fp32): the reference
+code's path (``reference``: M, the maths, W without the avatar's cache, G, under fp16 autocast as the
+reference runs them), the engine's step run eagerly (``step_eager``: ``LivePortraitEngine._step``,
+torch backend) and replayed from a CUDA graph (``step_graphs``: the cuda-graphs backend's
+``GraphedStep``), and ``engine_animate`` for both backends; ``graphs_vs_reference`` is the ratio of
+median times (issue 20's target: at most 0.6), ``max_abs_graphs_vs_eager`` their output difference.
+``--graphs-on-cpu`` runs that section on the CPU with the stand-in capture (checks the script only).
 ``--openvino-engine`` also times ``LivePortraitEngine(backend="openvino")``: its first construction
 (conversion into an empty cache), a second one (from the cache) and ``animate``. ``--layout small``
 runs the small layout of the tests instead (seconds, not minutes). Wall times on a shared machine are
@@ -191,6 +198,8 @@ def torch_stages(
             EngineOptions(),
             checkpoint=folder,
             config=config,
+            backend="torch",
+            precision="fp32",
             device=None if device.type == "cpu" else str(device),
         )
     engine.set_avatar(avatar)
@@ -199,6 +208,76 @@ def torch_stages(
     device_name = engine.device_name
     engine.close()
     return stages, device_name
+
+
+def cuda_graphs(
+    config: LivePortraitConfig, device: torch.device, rounds: int, sync: Callable[[], None]
+) -> dict[str, object]:
+    """The reference's per-frame path, the engine's step eager and replayed from a CUDA graph, and
+    ``animate`` on both backends (see the module docstring); on the CPU the stand-in capture."""
+    from avatarify_app.engines.liveportrait.runtime.cuda_graphs import GraphedStep, capture_eager
+
+    models = randomize_(build_models(config), seed=0)
+    avatar = read_rgb(MEDIA / "avatar_mona_lisa.jpg")
+    frames = [read_rgb(MEDIA / "driving_frames" / f"frame_{n:03d}.png") for n in (0, 138)]
+    tracks = [detect_face(frame) for frame in frames]
+    on_cuda = device.type == "cuda"
+    report: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_models(Path(tmp), models)
+        for precision in ("fp16", "fp32") if on_cuda else ("fp32",):
+            engines = {}
+            for backend in ("torch", "cuda-graphs") if on_cuda else ("torch",):
+                engine = LivePortraitEngine(
+                    EngineOptions(),
+                    checkpoint=folder,
+                    config=config,
+                    backend=backend,
+                    precision=precision,
+                    device=str(device),
+                )
+                engine.set_avatar(avatar)
+                engine.calibrate(frames[0], tracks[0])
+                engines[backend] = engine
+            eager = engines["torch"]
+            graphed = engines.get("cuda-graphs")
+            inputs, flags = eager.step_inputs(frames[1], tracks[1])
+            replay = (
+                graphed._graphed
+                if graphed is not None and graphed._graphed is not None
+                else GraphedStep(eager._step, device, capture=capture_eager)
+            )
+            m = eager.models
+
+            def reference(inputs=inputs, m=m, precision=precision) -> None:
+                with torch.no_grad(), torch.autocast(device.type, torch.float16, enabled=precision == "fp16"):
+                    info = KeypointInfo.from_heads(m.motion(inputs.driver).float())
+                    x_d = relative_driving_keypoints(inputs.source, info, inputs.neutral)
+                    x_d = stitch(m.stitching, inputs.x_s, x_d)
+                    m.spade(m.warping(inputs.feature_3d, x_d, inputs.x_s)[0])
+
+            figures: dict[str, object] = {
+                "reference": timed(reference, rounds, sync),
+                "step_eager": timed(lambda e=eager, i=inputs, f=flags: e._step(i, f), rounds, sync),
+                "step_graphs": timed(lambda r=replay, i=inputs, f=flags: r(i, f), rounds, sync),
+            }
+            with torch.no_grad():
+                difference = (replay(inputs, flags).float() - eager._step(inputs, flags).float()).abs().max()
+            figures["max_abs_graphs_vs_eager"] = float(difference)
+            for backend, engine in engines.items():
+                figures[f"engine_animate_{backend}"] = timed(
+                    lambda e=engine: e.animate(frames[1], tracks[1]), rounds, sync
+                )
+                figures[f"device_name_{backend}"] = engine.device_name
+            ref_ms = figures["reference"]["median_ms"]  # type: ignore[index]
+            graph_ms = figures["step_graphs"]["median_ms"]  # type: ignore[index]
+            figures["graphs_vs_reference"] = round(graph_ms / ref_ms, 3) if ref_ms else None
+            figures["target_met"] = bool(ref_ms) and graph_ms / ref_ms <= 0.6
+            report[precision] = figures
+            for engine in engines.values():
+                engine.close()
+    report["capture"] = "cuda" if on_cuda else "cpu stand-in (figures meaningless)"
+    return report
 
 
 def openvino_engine(config: LivePortraitConfig, rounds: int) -> dict[str, object]:
@@ -235,6 +314,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--no-openvino", action="store_true")
+    parser.add_argument(
+        "--graphs-on-cpu", action="store_true", help="run the cuda_graphs section with the CPU stand-in"
+    )
     parser.add_argument("--only-openvino", action="store_true", help="skip the torch stages")
     parser.add_argument(
         "--openvino-engine", action="store_true", help="also time the engine on OpenVINO (converts: minutes)"
@@ -255,6 +337,8 @@ def main() -> None:
     }
     if not args.only_openvino:
         result["stages"], result["device_name"] = torch_stages(config, device, args.rounds, sync)
+    if device.type == "cuda" or args.graphs_on_cpu:
+        result["cuda_graphs"] = cuda_graphs(config, device, args.rounds, sync)
     if not args.no_openvino:
         models = randomize_(build_models(config), seed=0)
         result["openvino_warping_module"] = try_openvino(models, config, args.rounds)
