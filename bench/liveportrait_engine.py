@@ -32,6 +32,7 @@ inflated by the load: ``load_average`` is recorded before and after.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -258,16 +259,15 @@ def cuda_graphs(
 
             figures: dict[str, object] = {
                 "reference": timed(reference, rounds, sync),
-                "step_eager": timed(lambda e=eager, i=inputs, f=flags: e._step(i, f), rounds, sync),
-                "step_graphs": timed(lambda r=replay, i=inputs, f=flags: r(i, f), rounds, sync),
+                "step_eager": timed(functools.partial(eager._step, inputs, flags), rounds, sync),
+                "step_graphs": timed(functools.partial(replay, inputs, flags), rounds, sync),
             }
             with torch.no_grad():
                 difference = (replay(inputs, flags).float() - eager._step(inputs, flags).float()).abs().max()
             figures["max_abs_graphs_vs_eager"] = float(difference)
             for backend, engine in engines.items():
-                figures[f"engine_animate_{backend}"] = timed(
-                    lambda e=engine: e.animate(frames[1], tracks[1]), rounds, sync
-                )
+                animate = functools.partial(engine.animate, frames[1], tracks[1])
+                figures[f"engine_animate_{backend}"] = timed(animate, rounds, sync)
                 figures[f"device_name_{backend}"] = engine.device_name
             ref_ms = figures["reference"]["median_ms"]  # type: ignore[index]
             graph_ms = figures["step_graphs"]["median_ms"]  # type: ignore[index]
