@@ -8,13 +8,15 @@
 #    cu128; a driver older than CUDA 12.8 needs cu126); or, offline, from the wheels in $WHEELS
 #    (pip --no-index --find-links); or, with USE_SYSTEM_TORCH=1, the torch of the python3 on PATH
 #    when it already has CUDA (the venv sees its site-packages).
-# 2. The CUDA tests: pytest -m gpu (tests/engines/fomm/test_fomm_cuda.py) -> $OUT/gpu_tests.log, .xml
+# 2. The CUDA tests: pytest -m gpu (tests/engines/fomm/test_fomm_cuda.py and
+#    tests/engines/liveportrait/test_liveportrait_cuda_graphs.py) -> $OUT/gpu_tests.log, .xml
 # 3. bench/fomm_engine.py on CUDA: torch eager fp32 and fp16, CUDA graphs fp32 and fp16, each against
 #    the plain torch forward of the same run on the same GPU (speed) and torch fp32 (fidelity: keypoint
 #    pixels, generator-alone and whole-step PSNR, jitter) -> $OUT/fomm_gpu.json
 # 4. $OUT/gpu_check.json: the targets (the CUDA-graph fp16 step at most 40% of the plain forward's,
 #    PSNR >= 40 dB against fp32) and whether they were met.
-# 5. bench/liveportrait_engine.py on CUDA: LivePortrait's stages per frame -> $OUT/liveportrait_gpu.json
+# 5. bench/liveportrait_engine.py on CUDA: LivePortrait's stages per frame, and its per-frame step eager
+#    and from a CUDA graph against the reference's path (fp16, fp32) -> $OUT/liveportrait_gpu.json
 #
 # Nothing here needs a display. Exit status: 0 when the tests passed and the bench ran (the targets
 # are reported, not enforced), else the first failing step's.
@@ -74,7 +76,7 @@ PY
 
 log "the CUDA tests (pytest -m gpu)"
 status=0
-QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -m gpu tests/engines/fomm -q -p no:cacheprovider \
+QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -m gpu tests/engines/fomm tests/engines/liveportrait -q -p no:cacheprovider \
   --junitxml "$OUT/gpu_tests.xml" 2>&1 | tee "$OUT/gpu_tests.log" || status=$?
 
 log "bench/fomm_engine.py on CUDA"
