@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from avatarify_app.frames import FaceTrack
+
 NUM_LANDMARKS = 478
 
 LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
@@ -58,3 +60,14 @@ def eye_opening(landmarks: np.ndarray) -> float:
         float(np.linalg.norm(landmarks[LEFT_EYE_OUTER, :2] - landmarks[LEFT_EYE_INNER, :2])), 1e-6
     )
     return float((right + left) / 2)
+
+
+def rigid_frame(track: FaceTrack) -> tuple[np.ndarray, float] | None:
+    """Centroid (2,) and RMS spread (pixels) of the rigid landmarks, None without landmarks."""
+    landmarks = track.landmarks
+    if landmarks is None or len(landmarks) <= max(RIGID):
+        return None
+    points = np.asarray(landmarks, dtype=np.float64)[list(RIGID), :2]
+    centre = points.mean(axis=0)
+    spread = float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
+    return (centre, spread) if spread > 0 else None

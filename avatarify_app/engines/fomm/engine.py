@@ -19,11 +19,12 @@ from avatarify_app.engines.fomm.config import FommConfig
 from avatarify_app.engines.fomm.model.motion import movement_scale
 from avatarify_app.engines.fomm.regions import KeypointRegions
 from avatarify_app.engines.fomm.runtime import AvatarTensors, Motion, Runtime, choose_runtime, select_device
+from avatarify_app.engines.tensors import to_image
 from avatarify_app.errors import CheckpointError, InputError, NoFaceError
 from avatarify_app.frames import FaceTrack, check_rgb
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back
-from avatarify_app.tracking.landmarks import RIGID
+from avatarify_app.tracking.landmarks import rigid_frame
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class FommEngine(Engine):
         started = time.perf_counter()
         prediction = self._runtime.step(self._tensor(crop.image), avatar.tensors, self._motion, strength)
         self._note_speed(time.perf_counter() - started)
-        self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
+        self._last_output = self._frame(to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
     @property
@@ -313,25 +314,8 @@ def _cpu_sentence(backend: str) -> str:
     )
 
 
-def _to_image(prediction: torch.Tensor) -> np.ndarray:
-    """(1, 3, S, S) in [0, 1] -> RGB uint8 (S, S, 3)."""
-    image = (prediction[0].float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-    return image.permute(1, 2, 0).contiguous().cpu().numpy()
-
-
-def _rigid_frame(track: FaceTrack) -> tuple[np.ndarray, float] | None:
-    """Centroid (2,) and RMS spread (pixels) of the rigid landmarks, None without landmarks."""
-    landmarks = track.landmarks
-    if landmarks is None or len(landmarks) <= max(RIGID):
-        return None
-    points = np.asarray(landmarks, dtype=np.float64)[list(RIGID), :2]
-    centre = points.mean(axis=0)
-    spread = float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
-    return (centre, spread) if spread > 0 else None
-
-
 def _make_anchor(track: FaceTrack) -> _Anchor | None:
-    frame = _rigid_frame(track)
+    frame = rigid_frame(track)
     if frame is None or track.box is None:
         return None
     return _Anchor(np.asarray(track.box, dtype=np.float64), frame[0], frame[1])
@@ -339,7 +323,7 @@ def _make_anchor(track: FaceTrack) -> _Anchor | None:
 
 def _follow_anchor(anchor: _Anchor, track: FaceTrack) -> Box:
     """The calibration box moved and scaled as the rigid landmarks moved since calibration."""
-    frame = _rigid_frame(track)
+    frame = rigid_frame(track)
     if frame is None:
         assert track.box is not None
         return track.box

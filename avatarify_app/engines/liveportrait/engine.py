@@ -36,11 +36,12 @@ from avatarify_app.engines.liveportrait.runtime.step import (
     TorchNetworks,
     frame_step,
 )
+from avatarify_app.engines.tensors import to_image
 from avatarify_app.errors import DeviceError, InputError, NoFaceError
-from avatarify_app.frames import FaceTrack
+from avatarify_app.frames import FaceTrack, check_rgb
 from avatarify_app.tracking import crop_face, detect_face
 from avatarify_app.tracking.crop import FaceCrop, feather_mask, paste_back, transform_points
-from avatarify_app.tracking.landmarks import RIGID
+from avatarify_app.tracking.landmarks import rigid_frame
 
 if TYPE_CHECKING:
     from avatarify_app.engines.liveportrait.runtime.cuda_graphs import GraphedStep
@@ -191,7 +192,7 @@ class LivePortraitEngine(Engine):
         return self.config.output_size
 
     def set_avatar(self, image: np.ndarray) -> None:
-        _check_image(image, "avatar")
+        check_rgb(image, "avatar")
         track = detect_face(image)
         if not track.found or track.box is None:
             raise NoFaceError(
@@ -224,11 +225,11 @@ class LivePortraitEngine(Engine):
     def calibrate(self, image: np.ndarray, track: FaceTrack) -> None:
         if not track.found or track.box is None:
             raise NoFaceError("no face in the driving frame: look at the camera, then calibrate again")
-        _check_image(image, "driving frame")
+        check_rgb(image, "driving frame")
         crop = crop_face(image, track.box, self.input_size, CROP_SCALE, CROP_SHIFT_Y)
         with torch.no_grad(), self._autocast():
             info = self._keypoint_info(self._tensor(crop.image))
-        rigid = _rigid_frame(track)
+        rigid = rigid_frame(track)
         eye = None if track.landmarks is None else float(np.mean(eye_ratios(track.landmarks)))
         self._neutral = _Neutral(
             info,
@@ -247,10 +248,10 @@ class LivePortraitEngine(Engine):
             self.calibrate(image, track)
         neutral = self._neutral
         assert neutral is not None  # calibrate sets it or raises
-        _check_image(image, "driving frame")
+        check_rgb(image, "driving frame")
         inputs, flags = self.step_inputs(image, track)
         prediction = self._graphed(inputs, flags) if self._graphed is not None else self._step(inputs, flags)
-        self._last_output = self._frame(_to_image(prediction), avatar.crop, avatar.image)
+        self._last_output = self._frame(to_image(prediction), avatar.crop, avatar.image)
         return self._last_output
 
     def step_inputs(self, image: np.ndarray, track: FaceTrack) -> tuple[StepInputs, StepFlags]:
@@ -365,7 +366,7 @@ class LivePortraitEngine(Engine):
     def _driver_box(self, neutral: _Neutral, track: FaceTrack) -> Box:
         """The calibration box moved and scaled as the rigid landmarks moved since (the box of all
         landmarks grows when the mouth opens; a crop that zoomed with it would shrink the face)."""
-        frame = _rigid_frame(track)
+        frame = rigid_frame(track)
         if frame is None or neutral.centre is None or neutral.spread <= 0:
             assert track.box is not None
             return track.box
@@ -415,28 +416,3 @@ def _select_device(device: str | None) -> torch.device:
     if chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise DeviceError(f"no CUDA device {chosen.index}: torch sees {torch.cuda.device_count()}")
     return chosen
-
-
-def _check_image(image: np.ndarray, what: str) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        raise InputError(
-            f"the {what} must be an RGB uint8 image (H, W, 3), got {getattr(image, 'dtype', '?')} {shape}"
-        )
-
-
-def _to_image(prediction: torch.Tensor) -> np.ndarray:
-    """(1, 3, S, S) in [0, 1] -> RGB uint8 (S, S, 3)."""
-    image = (prediction[0].float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-    return image.permute(1, 2, 0).contiguous().cpu().numpy()
-
-
-def _rigid_frame(track: FaceTrack) -> tuple[np.ndarray, float] | None:
-    """Centroid (2,) and RMS spread (pixels) of the rigid landmarks, None without landmarks."""
-    landmarks = track.landmarks
-    if landmarks is None or len(landmarks) <= max(RIGID):
-        return None
-    points = np.asarray(landmarks, dtype=np.float64)[list(RIGID), :2]
-    centre = points.mean(axis=0)
-    spread = float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
-    return (centre, spread) if spread > 0 else None

@@ -173,7 +173,7 @@ def test_bad_arguments(tiny_folder, tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         _engine(tmp_path / "none")
     engine = _engine(tiny_folder)
-    with pytest.raises(InputError, match="RGB uint8"):
+    with pytest.raises(InputError, match=r"must be an RGB image of shape \(H, W, 3\) and type uint8"):
         engine.set_avatar(np.zeros((10, 10), np.uint8))
 
 
