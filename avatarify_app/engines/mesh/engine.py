@@ -103,7 +103,7 @@ class MeshEngine(Engine):
         self._last_output = canvas
         self._output_points = None
         if self._neutral is not None:
-            self._motion = MotionTransfer(points, self._neutral, self._upper_lip_hidden)
+            self._motion = MotionTransfer(points, self._neutral, self._upper_lip_hidden, self._canvas_size())
         logger.info(
             "mesh avatar ready: canvas %dx%d, %d triangles, warp area %s, upper lip hidden %.2f",
             canvas.shape[1], canvas.shape[0], len(self._mesh.triangles), self._mesh.roi,
@@ -115,7 +115,9 @@ class MeshEngine(Engine):
             raise NoFaceError("no face in the camera picture: look into the camera, then calibrate again")
         self._neutral = track.landmarks.copy()
         if self._avatar_points is not None:
-            self._motion = MotionTransfer(self._avatar_points, self._neutral, self._upper_lip_hidden)
+            self._motion = MotionTransfer(
+                self._avatar_points, self._neutral, self._upper_lip_hidden, self._canvas_size()
+            )
         logger.info("calibrated: neutral pose %s", track.pose)
 
     def animate(self, image: np.ndarray, track: FaceTrack) -> np.ndarray:
@@ -166,6 +168,10 @@ class MeshEngine(Engine):
     @property
     def is_calibrated(self) -> bool:
         return self._neutral is not None
+
+    def _canvas_size(self) -> tuple[int, int]:
+        canvas, _, _ = self._require_avatar()
+        return canvas.shape[1], canvas.shape[0]
 
     def _require_avatar(self) -> tuple[np.ndarray, Mesh, np.ndarray]:
         if self._canvas is None or self._mesh is None or self._avatar_points is None:

@@ -65,6 +65,9 @@ _CORNER_FADE = 0.35  # beyond the mouth corners the extra opening fades out over
 # still over a dark opening reads as more hair (FaceMesh sees the mouth closed, bench/mesh_quality.py);
 # lifting a little with the opening, it reads as a mouth.
 _HIDDEN_SHARE = 0.5
+# The head's position is eased to a stop this close to the canvas's edges (fractions of its size): the
+# face may drift into the outer 8%, never past the last 1.5% (``_keep_inside``).
+_EDGE_ZONE, _EDGE_MARGIN = 0.08, 0.015
 
 
 class MotionTransfer:
@@ -81,6 +84,11 @@ class MotionTransfer:
     plain 2D transfer. Each eye's lids travel as far, relative to the avatar's lid gap, as the driver's
     (``_lid_gains``). At the neutral frame the result equals the avatar's landmarks.
 
+    ``canvas`` (width, height), where given: the head's position is eased to a stop near the canvas's
+    edges (``_keep_inside``), so a driver drifting across its own picture (a phone held in a hand, its
+    face a sixth of the frame, moved at the avatar's scale) never takes the avatar's face out of the
+    output. Away from the edges it follows the driver exactly.
+
     ``upper_lip_hidden`` (0 to 1, ``features.upper_lip_cover``): how much of the avatar's upper lip is
     hidden (a moustache). Up to half of the upper lip's opening motion (``_HIDDEN_SHARE``) is given to
     the lower lip and the jaw instead: the mouth opens as wide, the hair over the lip moves less.
@@ -91,7 +99,13 @@ class MotionTransfer:
     Shape: (478, 2+) pixel landmarks in (avatar, driver_neutral, driver); z, where given, in pixels.
     """
 
-    def __init__(self, avatar: np.ndarray, driver_neutral: np.ndarray, upper_lip_hidden: float = 0.0) -> None:
+    def __init__(
+        self,
+        avatar: np.ndarray,
+        driver_neutral: np.ndarray,
+        upper_lip_hidden: float = 0.0,
+        canvas: tuple[int, int] | None = None,
+    ) -> None:
         self._neutral = driver_neutral[:, :2].astype(np.float64)
         self._neutral_z = _depth(driver_neutral)
         self._avatar_from_neutral = fit_similarity(self._neutral[_RIGID], avatar[_RIGID, :2])
@@ -114,6 +128,8 @@ class MotionTransfer:
         self._avatar_centre = self._avatar[_RIGID].mean(axis=0)
         self._upper_hidden = _HIDDEN_SHARE * float(np.clip(upper_lip_hidden, 0.0, 1.0))
         self._lip_shift = _lip_shift_weights(self._neutral) if self._upper_hidden > 0 else None
+        self._canvas = canvas
+        self._rest_box = (avatar_points.min(axis=0), avatar_points.max(axis=0))
 
     def __call__(
         self,
@@ -148,7 +164,38 @@ class MotionTransfer:
         turn = _rotation_about(self._roll_axis, angle)[:2]  # (2, 3): rotated, then seen from the camera
         centre = self._avatar_centre
         landmarks = (posed - centre) @ (size * turn).T + (linear @ centre[:2] + moved_head[:, 2])
+        if self._canvas is not None:
+            shift = self._keep_inside(transform_points(moved_head, self._avatar[:, :2]))
+            landmarks += shift
+            moved_head = moved_head.copy()
+            moved_head[:, 2] += shift
         return MovedFace(landmarks=landmarks, head=moved_head)
+
+    def _keep_inside(self, head_only: np.ndarray) -> np.ndarray:
+        """(2,) the shift that keeps the head-moved face (478, 2) inside the canvas, 0 away from the edges.
+
+        Per axis and side: once the face's box passes the start of the edge zone (the outer
+        ``_EDGE_ZONE`` of the canvas, or where the face already is at rest, whichever is further out) the
+        rest of its way is eased (tanh) so it comes to a stop at the margin. The head's motion alone is
+        looked at, not the expression: the head does not bob as the jaw drops.
+        """
+        assert self._canvas is not None
+        size = np.asarray(self._canvas, np.float64)
+        low, high = head_only.min(axis=0), head_only.max(axis=0)
+        rest_low, rest_high = self._rest_box
+        shift = np.zeros(2)
+        for axis in range(2):
+            margin, zone = _EDGE_MARGIN * size[axis], _EDGE_ZONE * size[axis]
+            limit = size[axis] - 1 - margin
+            start = max(limit - zone, rest_high[axis])
+            room = max(limit - start, 0.1 * zone)
+            if high[axis] > start:
+                shift[axis] += start + room * math.tanh((high[axis] - start) / room) - high[axis]
+            start = min(margin + zone, rest_low[axis])
+            room = max(start - margin, 0.1 * zone)
+            if low[axis] < start:
+                shift[axis] += start - room * math.tanh((start - low[axis]) / room) - low[axis]
+        return shift
 
     def _shift_opening_down(self, expression: np.ndarray) -> None:
         """Give the upper lip's opening motion to the lower lip and the jaw (``upper_lip_hidden``).

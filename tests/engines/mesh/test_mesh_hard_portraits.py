@@ -211,3 +211,47 @@ def test_a_small_gray_tight_crop_has_no_border_streaks_and_an_untouched_face(ava
     )
     inside = (slice(int(np.ceil(py0)), int(py1) + 1), slice(int(np.ceil(px0)), int(px1) + 1))
     assert np.array_equal(canvas[inside], crop.image[inside])
+
+
+@pytest.fixture(scope="module")
+def tight_astronaut(media_dir):
+    """An official-photo framing: the face fills most of the square canvas."""
+    image = read_rgb(media_dir / "avatar_astronaut_nasa.png")
+    x0, y0, x1, y1 = detect_face(image).box
+    mx, my = (x1 - x0) / 6, (y1 - y0) / 6
+    return image[max(int(y0 - 2 * my), 0) : int(y1 + my), max(int(x0 - mx), 0) : int(x1 + mx)].copy()
+
+
+def _moved(track, dx, dy):
+    points = track.landmarks.astype(np.float64).copy()
+    points[:, 0] += dx
+    points[:, 1] += dy
+    return track_from_landmarks(points.astype(np.float32))
+
+
+def test_a_drifting_driver_never_takes_the_face_out_of_the_canvas(
+    tight_astronaut, driving_frames, neutral_track
+):
+    """A phone held in a hand: the driver's face drifts far across its picture, which at the avatar's
+    scale would take the avatar's face past the canvas's edges; it comes to a stop just inside them."""
+    engine = _engine(tight_astronaut, driving_frames, neutral_track)
+    rest = engine.output_landmarks.copy()
+    height = float(np.ptp(neutral_track.landmarks[:, 1]))
+    size = engine.output_shape[0]
+    for dx, dy in ((0, height), (0, -height), (height, 0), (-height, 0), (0.7 * height, 0.7 * height)):
+        out = engine.animate(driving_frames[0], _moved(neutral_track, dx, dy))
+        now = engine.output_landmarks
+        assert now.min() >= 0.0
+        assert now.max() <= size - 1
+        shift = now.mean(axis=0) - rest.mean(axis=0)
+        assert shift @ np.array([dx, dy]) > 0  # it still went the driver's way
+        assert engine.debug_stats["inverted_triangles"] == 0
+        assert detect_face(out).found
+    # Away from the edges the head follows the driver exactly (the same as with no canvas at all).
+    from avatarify_app.engines.mesh.motion import MotionTransfer
+
+    small = _moved(neutral_track, 3.0, -2.0).landmarks
+    bounded = MotionTransfer(rest, neutral_track.landmarks, canvas=(size, size))
+    free = MotionTransfer(rest, neutral_track.landmarks)
+    assert np.array_equal(bounded(small).landmarks, free(small).landmarks)
+    assert np.allclose(bounded(neutral_track.landmarks).landmarks, rest, atol=1e-9)
