@@ -77,8 +77,21 @@ def smooth_ring(points: np.ndarray, samples: int = 4) -> np.ndarray:
 
     It passes through every point, so a filled curve is the contour itself, without its corners.
     """
-    p0, p1 = np.roll(points, 1, axis=0), points
-    p2, p3 = np.roll(points, -1, axis=0), np.roll(points, -2, axis=0)
+    segments = (np.roll(points, 1, axis=0), points, np.roll(points, -1, axis=0), np.roll(points, -2, axis=0))
+    return _catmull_rom(*segments, samples).astype(np.float32)
+
+
+def _open_curve(points: np.ndarray, samples: int) -> np.ndarray:
+    """A Catmull-Rom curve through the (N, 2) open polyline ``points``, its ends included:
+    ((N - 1) * samples + 1, 2) float32."""
+    padded = np.concatenate([points[:1], points, points[-1:]])
+    curve = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], samples)
+    return np.concatenate([curve, points[-1:]]).astype(np.float32)
+
+
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, samples: int) -> np.ndarray:
+    """``samples`` points of each Catmull-Rom segment from ``p1`` to ``p2`` (each (K, 2)), ``p2`` left out:
+    (K * samples, 2)."""
     t = (np.arange(samples, dtype=np.float64) / samples)[None, :, None]
     curve = 0.5 * (
         2 * p1[:, None]
@@ -86,7 +99,11 @@ def smooth_ring(points: np.ndarray, samples: int = 4) -> np.ndarray:
         + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t**2
         + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t**3
     )
-    return curve.reshape(-1, 2).astype(np.float32)
+    return curve.reshape(-1, 2)
+
+
+# Extra opening (``mouth_opening`` beyond the avatar's) from which the lower teeth show.
+_LOWER_TEETH_FROM = 0.08
 
 
 def paint_mouth_cavity(
@@ -104,7 +121,8 @@ def paint_mouth_cavity(
     The cavity fills exactly the (smoothed, anti-aliased) inner-lip contour: nothing is drawn outside
     the lips, and nothing while they are closed or pursed (it fades in over the first few percent of
     opening). Its inside is a dark shade of the lips, darker away from them; from a wider opening on,
-    upper teeth in the avatar's own light tones show under the upper lip, following the mouth's axis.
+    upper teeth in the avatar's own light tones show under the upper lip, following the mouth's axis,
+    and when the mouth is wide open, a lower, darker row over the lower lip.
     Every colour is a per-channel scaling of the avatar's tones plus gray: a gray avatar stays gray.
 
     ``upper_lip_hidden`` (``upper_lip_cover``): under a moustache no upper lip edge shows between the
@@ -174,17 +192,39 @@ def paint_mouth_cavity(
         teeth = np.clip(top + height - v + 0.5, 0.0, 1.0) * np.clip(v - top + 1.5, 0.0, 1.0) * show
         shade = (0.6 + 0.4 * (1 - across**2))[..., None]
         colour = colour * (1 - teeth[..., None]) + (teeth_tone * shade) * teeth[..., None]
+        # Lower teeth over the lower lip's inner edge, once the mouth is wide open: a lower, darker
+        # band. Without it a wide dark opening under a light band of upper teeth reads as closed lips
+        # over a dark chin (FaceMesh puts the lips on the teeth, bench/mesh_quality.py).
+        show_lower = float(np.clip((opening - _LOWER_TEETH_FROM) / 0.05, 0.0, 1.0))
+        if show_lower > 0.0:
+            lower = points[list(lm.LIPS_INNER[:11]), :2] - middle  # corner to corner, along the lower lip
+            low_u, low_v = lower @ axis_u, lower @ axis_v
+            order = np.argsort(low_u)
+            edge = np.interp(u, low_u[order], low_v[order])  # the lower lip's inner edge under each pixel
+            height = min(0.25 * gap, 0.15 * width) * (1 - across**2)
+            teeth = np.clip(v - (edge - height) + 0.5, 0.0, 1.0) * np.clip(edge - v + 1.5, 0.0, 1.0)
+            shade = (0.5 + 0.3 * (1 - across**2))[..., None]
+            teeth *= show_lower
+            colour = colour * (1 - teeth[..., None]) + (teeth_tone * shade) * teeth[..., None]
     weight = (mask.astype(np.float64) / 255.0 * alpha)[..., None]
     patch = image[y0:y1, x0:x1].astype(np.float64)
     image[y0:y1, x0:x1] = np.clip(patch * (1 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
 
 
+# How closed (1 - lid gap over the avatar's at rest) an eye is when its lid starts to be painted, and
+# when it is painted in full.
+_LID_FROM, _LID_FULL = 0.3, 0.7
+
+
 def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray) -> None:
-    """Cover nearly closed eyes with eyelid skin, in place.
+    """Paint a closing eye's lid, in place: skin over what is left of the eye, and a lash line.
 
     A closing eye squeezes its whole inside (white, iris) into a thin band, which reads as a bright
-    line where a lid should be. From half closed (lid gap against the avatar's at rest) to 90 % closed
-    the band fades into the colour of the skin around the eye.
+    line where a lid should be, and stretches the upper lashes into a smear. From 30 % closed (lid gap
+    against the avatar's at rest) to 70 % the band fades into the colour of the skin around the eye,
+    and a lash line, dark and thickest in the middle, tapering to the corners, darkens along the seam
+    where the lids meet: a closed eye, not a smudge (FaceMesh reads it closed, bench/mesh_quality.py).
+    Colours are scalings of the skin there: a gray avatar stays gray.
     ``points``: (V, 2+) warped landmarks on ``image``; ``rest``: the avatar's landmarks at rest.
     """
     h, w = image.shape[:2]
@@ -194,7 +234,7 @@ def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray
     ):
         gap = np.linalg.norm(points[top, :2] - points[bottom, :2])
         rest_gap = max(float(np.linalg.norm(rest[top, :2] - rest[bottom, :2])), 1e-6)
-        alpha = float(np.clip((1 - gap / rest_gap - 0.5) / 0.4, 0.0, 1.0))
+        alpha = float(np.clip((1 - gap / rest_gap - _LID_FROM) / (_LID_FULL - _LID_FROM), 0.0, 1.0))
         if alpha <= 0.0:
             continue
         poly = points[list(ring), :2].astype(np.float32)
@@ -219,7 +259,34 @@ def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray
         skin = np.median(patch[around > 0].reshape(-1, 3), axis=0).astype(np.float32)
         weight = (cv2.GaussianBlur(core, (3, 3), 0).astype(np.float32) / 255.0 * alpha)[..., None]
         blended = patch.astype(np.float32) * (1 - weight) + skin * weight
+        lash = _lash_line(poly - [x0, y0], (y1 - y0, x1 - x0)) * (0.85 * alpha)
+        blended = blended * (1 - lash[..., None]) + (0.45 * skin) * lash[..., None]
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def _lash_line(ring: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 0..1: the lash line of a closing eye, along the middle of its lids.
+
+    ``ring``: (16, 2) an eye's contour (``lm.RIGHT_EYE`` order: the lower lid from the outer corner to
+    the inner one, then the upper lid back), in the patch's pixels. The seam is the middle of each
+    lower-lid point and the upper-lid point across from it, drawn smooth (Catmull-Rom), about a
+    thirtieth of the eye's width thick in the middle, thinning to a pixel at the corners.
+    """
+    lower = ring[:9]
+    upper = np.concatenate([ring[:1], ring[9:][::-1], ring[8:9]])  # outer corner to inner corner
+    seam = (lower + upper) / 2
+    dense = _open_curve(seam, samples=4)
+    width = float(np.linalg.norm(seam[-1] - seam[0]))
+    thickest = max(width / 30, 1.0)
+    line = np.zeros(shape, np.float32)
+    along = np.linspace(-1.0, 1.0, len(dense) - 1)  # each segment's place, corner to corner
+    shift = 4
+    for a, b, place in zip(dense[:-1], dense[1:], along, strict=True):
+        thickness = max(int(round(thickest * (1 - place**2) + 0.3)), 1)
+        start = tuple(int(v) for v in np.round(a * (1 << shift)))
+        end = tuple(int(v) for v in np.round(b * (1 << shift)))
+        cv2.line(line, start, end, (1.0,), thickness, cv2.LINE_AA, shift)
+    return cv2.GaussianBlur(line, (0, 0), 0.6)
 
 
 # FaceMesh points: the upper lip's outer contour from corner to corner, and a line under the nose

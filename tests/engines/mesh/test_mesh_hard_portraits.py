@@ -255,3 +255,76 @@ def test_a_drifting_driver_never_takes_the_face_out_of_the_canvas(
     free = MotionTransfer(rest, neutral_track.landmarks)
     assert np.array_equal(bounded(small).landmarks, free(small).landmarks)
     assert np.allclose(bounded(neutral_track.landmarks).landmarks, rest, atol=1e-9)
+
+
+def _lips_parted(points, extra):
+    """The landmarks with the lower lip and the jaw dropped by ``extra`` times the mouth's width."""
+    moved = points[:, :2].astype(np.float64).copy()
+    width = float(np.linalg.norm(moved[lm.LIPS_INNER[10]] - moved[lm.LIPS_INNER[0]]))
+    below = moved[:, 1] > moved[lm.LIPS_OUTER[5], 1]  # under the lower lip's middle: the jaw
+    below[list(lm.LIPS_INNER[1:10]) + list(lm.LIPS_OUTER[1:10])] = True
+    moved[below, 1] += extra * width
+    return moved
+
+
+@pytest.mark.parametrize("gray", [False, True])
+def test_a_wide_open_mouth_shows_lower_teeth_and_a_slightly_open_one_does_not(
+    tight_astronaut, gray, monkeypatch
+):
+    from avatarify_app.engines.mesh import features
+
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
+    engine.set_avatar(tight_astronaut)
+    image = engine.avatar_canvas
+    if gray:
+        image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    points = engine.output_landmarks
+    tones = features.MouthTones.of(image, points)
+    rest_opening = lm.mouth_opening(points)
+
+    def painted(moved, lower_teeth):
+        out = image.copy()
+        with monkeypatch.context() as patch:
+            if not lower_teeth:
+                patch.setattr(features, "_LOWER_TEETH_FROM", 10.0)
+            features.paint_mouth_cavity(out, moved, tones, rest_opening)
+        if gray:
+            assert (out.max(axis=2) == out.min(axis=2)).all()
+        return out.astype(np.float32).mean(axis=2)
+
+    wide = _lips_parted(points, 0.6)
+    lower, upper = wide[lm.LOWER_INNER_LIP], wide[lm.UPPER_INNER_LIP]
+    near = np.round(lower + (upper - lower) * (2.5 / np.linalg.norm(upper - lower))).astype(int)
+    with_teeth, without = painted(wide, True), painted(wide, False)
+    assert with_teeth[near[1], near[0]] > without[near[1], near[0]] + 40  # a light row over the lower lip
+    middle = np.round((lower + upper) / 2).astype(int)
+    assert with_teeth[middle[1], middle[0]] == without[middle[1], middle[0]]  # the cavity's middle stays dark
+    slightly = _lips_parted(points, 0.12)
+    assert np.array_equal(painted(slightly, True), painted(slightly, False))
+
+
+def test_a_closed_eye_shows_a_lash_line_and_facemesh_reads_it_closed(
+    tight_astronaut, driving_frames, neutral_track, monkeypatch
+):
+    from avatarify_app.engines.mesh import features
+
+    engine = _engine(tight_astronaut, driving_frames, neutral_track)
+    points = neutral_track.landmarks.copy()
+    for ring in (lm.RIGHT_EYE, lm.LEFT_EYE):
+        idx = list(ring)
+        middle = points[idx, 1].mean()
+        points[idx, 1] = middle + (points[idx, 1] - middle) * 0.1
+    closed = track_from_landmarks(points)
+    out = engine.animate(driving_frames[0], closed)
+    now = engine.output_landmarks
+    with monkeypatch.context() as patch:
+        patch.setattr(features, "_lash_line", lambda ring, shape: np.zeros(shape, np.float32))
+        bare = engine.animate(driving_frames[0], closed)
+    lashes, no_lashes = out.astype(np.float32).mean(axis=2), bare.astype(np.float32).mean(axis=2)
+    for top, bottom in ((lm.RIGHT_EYE_TOP, lm.RIGHT_EYE_BOTTOM), (lm.LEFT_EYE_TOP, lm.LEFT_EYE_BOTTOM)):
+        x, y = np.round((now[top] + now[bottom]) / 2).astype(int)
+        assert lashes[y - 1 : y + 2, x].min() < 0.8 * no_lashes[y - 1 : y + 2, x].min()  # dark along the seam
+        above = (slice(y - 12, y - 6), slice(x - 3, x + 4))
+        assert np.array_equal(out[above], bare[above])  # the lid above it untouched
+    rest = lm.eye_opening(detect_face(engine.avatar_canvas).landmarks)
+    assert lm.eye_opening(detect_face(out).landmarks) < 0.5 * rest
