@@ -137,7 +137,7 @@ class MeshEngine(Engine):
         self.debug_stats = {"folded_triangles": folded, "inverted_triangles": self._guard.inverted(dst)}
         out = warp_mesh(canvas, self._src_vertices, dst, mesh.triangles, mesh.roi)
         paint_mouth_cavity(out, dst, self._mouth_tones, self._avatar_opening, self._upper_lip_hidden)
-        paint_closed_eyelids(out, dst, avatar)
+        paint_closed_eyelids(out, dst, head_only)
         self._last_output = out
         self._output_points = dst[: lm.NUM_LANDMARKS]
         return out

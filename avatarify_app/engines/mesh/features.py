@@ -142,7 +142,7 @@ def paint_mouth_cavity(
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     shift = 4
-    outline = np.round((curve - [x0, y0]) * (1 << shift)).astype(np.int32)
+    outline = _subpixel(curve - [x0, y0], shift)
     cv2.fillPoly(mask, [outline], (255,), cv2.LINE_AA, shift)
     # The mouth's own frame: u along the inner corners, from their middle.
     right, left = points[lm.LIPS_INNER[0], :2], points[lm.LIPS_INNER[10], :2]
@@ -216,16 +216,20 @@ def paint_mouth_cavity(
 _LID_FROM, _LID_FULL = 0.3, 0.7
 
 
-def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray) -> None:
-    """Paint a closing eye's lid, in place: skin over what is left of the eye, and a lash line.
+def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, open_points: np.ndarray) -> None:
+    """Paint a closing eye's lid, in place: the skin around the eye over the eye, and a lash line.
 
     A closing eye squeezes its whole inside (white, iris) into a thin band, which reads as a bright
     line where a lid should be, and stretches the upper lashes into a smear. From 30 % closed (lid gap
-    against the avatar's at rest) to 70 % the band fades into the colour of the skin around the eye,
-    and a lash line, dark and thickest in the middle, tapering to the corners, darkens along the seam
-    where the lids meet: a closed eye, not a smudge (FaceMesh reads it closed, bench/mesh_quality.py).
-    Colours are scalings of the skin there: a gray avatar stays gray.
-    ``points``: (V, 2+) warped landmarks on ``image``; ``rest``: the avatar's landmarks at rest.
+    against the same eye open) to 70 %, what the open eye covered (and what the closing one covers) is
+    filled in from the skin around it (inpainted: brows, shadows and wrinkles carry on across, so a lid
+    under glasses or beside a shadow is not one flat colour), and a lash line, dark and thickest in the
+    middle, tapering to the corners, darkens along the seam where the lids meet: a closed eye, not a
+    smudge (FaceMesh reads it closed, bench/mesh_quality.py). Colours come from the picture around
+    the eye and scalings of it: a gray avatar stays gray. Only a closing eye costs anything (Telea
+    inpainting, about 1 ms an eye at 512).
+    ``points``: (V, 2+) warped landmarks on ``image``; ``open_points``: the avatar's landmarks moved
+    by the head alone (eyes open, where the head is now).
     """
     h, w = image.shape[:2]
     for ring, top, bottom in (
@@ -233,35 +237,48 @@ def paint_closed_eyelids(image: np.ndarray, points: np.ndarray, rest: np.ndarray
         (lm.LEFT_EYE, lm.LEFT_EYE_TOP, lm.LEFT_EYE_BOTTOM),
     ):
         gap = np.linalg.norm(points[top, :2] - points[bottom, :2])
-        rest_gap = max(float(np.linalg.norm(rest[top, :2] - rest[bottom, :2])), 1e-6)
-        alpha = float(np.clip((1 - gap / rest_gap - _LID_FROM) / (_LID_FULL - _LID_FROM), 0.0, 1.0))
+        open_gap = max(float(np.linalg.norm(open_points[top, :2] - open_points[bottom, :2])), 1e-6)
+        alpha = float(np.clip((1 - gap / open_gap - _LID_FROM) / (_LID_FULL - _LID_FROM), 0.0, 1.0))
         if alpha <= 0.0:
             continue
         poly = points[list(ring), :2].astype(np.float32)
-        x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 6
-        x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 7
+        open_poly = open_points[list(ring), :2].astype(np.float32)
+        both = np.concatenate([poly, open_poly])
+        x0, y0 = np.floor(both.min(axis=0)).astype(int) - 6
+        x1, y1 = np.ceil(both.max(axis=0)).astype(int) + 7
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        if x1 - x0 < 8 or y1 - y0 < 8:
             continue
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         shift = 4
-        cv2.fillPoly(
-            mask, [np.round((poly - [x0, y0]) * (1 << shift)).astype(np.int32)], (255,), cv2.LINE_AA, shift
-        )
-        core = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-        around = np.bitwise_and(
-            cv2.dilate(mask, np.ones((9, 9), np.uint8)),
-            np.bitwise_not(cv2.dilate(mask, np.ones((5, 5), np.uint8))),
-        )
-        patch = image[y0:y1, x0:x1]
-        if not around.any():
+        closing = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(closing, [_subpixel(poly - [x0, y0], shift)], (255,), cv2.LINE_AA, shift)
+        both_rings = closing.copy()
+        cv2.fillPoly(both_rings, [_subpixel(open_poly - [x0, y0], shift)], (255,), cv2.LINE_AA, shift)
+        hole = cv2.dilate(np.where(both_rings > 0, 255, 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        patch = np.ascontiguousarray(image[y0:y1, x0:x1])
+        skin = _skin_around(patch, closing)
+        if skin is None:
             continue
-        skin = np.median(patch[around > 0].reshape(-1, 3), axis=0).astype(np.float32)
-        weight = (cv2.GaussianBlur(core, (3, 3), 0).astype(np.float32) / 255.0 * alpha)[..., None]
-        blended = patch.astype(np.float32) * (1 - weight) + skin * weight
+        filled = cv2.inpaint(patch, hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
+        weight = (cv2.GaussianBlur(hole, (5, 5), 0).astype(np.float32) / 255.0 * alpha)[..., None]
+        blended = patch.astype(np.float32) * (1 - weight) + filled * weight
         lash = _lash_line(poly - [x0, y0], (y1 - y0, x1 - x0)) * (0.85 * alpha)
         blended = blended * (1 - lash[..., None]) + (0.45 * skin) * lash[..., None]
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def _subpixel(poly: np.ndarray, shift: int) -> np.ndarray:
+    """(N, 2) int32: ``poly`` in fixed point with ``shift`` fractional bits, for cv2's drawing."""
+    return np.round(poly * (1 << shift)).astype(np.int32)
+
+
+def _skin_around(patch: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """(3,) float32: the median colour of a band 2-4 px outside ``mask``; None when there is none."""
+    outer = cv2.dilate(mask, np.ones((9, 9), np.uint8))
+    around = np.bitwise_and(outer, np.bitwise_not(cv2.dilate(mask, np.ones((5, 5), np.uint8))))
+    if not around.any():
+        return None
+    return np.median(patch[around > 0].reshape(-1, 3), axis=0).astype(np.float32)
 
 
 def _lash_line(ring: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -283,8 +300,7 @@ def _lash_line(ring: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     shift = 4
     for a, b, place in zip(dense[:-1], dense[1:], along, strict=True):
         thickness = max(int(round(thickest * (1 - place**2) + 0.3)), 1)
-        start = tuple(int(v) for v in np.round(a * (1 << shift)))
-        end = tuple(int(v) for v in np.round(b * (1 << shift)))
+        start, end = (tuple(int(v) for v in _subpixel(p, shift)) for p in (a, b))
         cv2.line(line, start, end, (1.0,), thickness, cv2.LINE_AA, shift)
     return cv2.GaussianBlur(line, (0, 0), 0.6)
 

@@ -328,3 +328,27 @@ def test_a_closed_eye_shows_a_lash_line_and_facemesh_reads_it_closed(
         assert np.array_equal(out[above], bare[above])  # the lid above it untouched
     rest = lm.eye_opening(detect_face(engine.avatar_canvas).landmarks)
     assert lm.eye_opening(detect_face(out).landmarks) < 0.5 * rest
+
+
+def test_a_closed_eye_behind_glasses_stays_gray_and_reads_closer():
+    """The bundled Grace Hopper in gray: the closed lid is filled in from the picture around the eye
+    (her glasses, her skin), channel by channel, so it stays exactly gray, and FaceMesh reads the eyes
+    less open than at rest."""
+    from avatarify_app.avatars import bundled_avatars, load_image
+
+    hopper = load_image(next(p for p in bundled_avatars() if p.stem == "grace_hopper"))
+    gray = cv2.cvtColor(cv2.cvtColor(hopper, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    engine = create_engine(MeshChoice(), EngineOptions(size=512))
+    engine.set_avatar(gray)
+    canvas = engine.avatar_canvas
+    points = detect_face(canvas).landmarks
+    engine.calibrate(canvas, track_from_landmarks(points))
+    closed = points.copy()
+    for ring in (lm.RIGHT_EYE, lm.LEFT_EYE):
+        idx = list(ring)
+        middle = closed[idx, 1].mean()
+        closed[idx, 1] = middle + (closed[idx, 1] - middle) * 0.1
+    out = engine.animate(canvas, track_from_landmarks(closed))
+    assert (out.max(axis=2) == out.min(axis=2)).all()
+    assert not np.array_equal(out, engine.animate(canvas, track_from_landmarks(points)))
+    assert lm.eye_opening(detect_face(out).landmarks) < 0.95 * lm.eye_opening(points)
