@@ -81,14 +81,6 @@ def smooth_ring(points: np.ndarray, samples: int = 4) -> np.ndarray:
     return _catmull_rom(*segments, samples).astype(np.float32)
 
 
-def _open_curve(points: np.ndarray, samples: int) -> np.ndarray:
-    """A Catmull-Rom curve through the (N, 2) open polyline ``points``, its ends included:
-    ((N - 1) * samples + 1, 2) float32."""
-    padded = np.concatenate([points[:1], points, points[-1:]])
-    curve = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], samples)
-    return np.concatenate([curve, points[-1:]]).astype(np.float32)
-
-
 def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, samples: int) -> np.ndarray:
     """``samples`` points of each Catmull-Rom segment from ``p1`` to ``p2`` (each (K, 2)), ``p2`` left out:
     (K * samples, 2)."""
@@ -286,23 +278,33 @@ def _lash_line(ring: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     ``ring``: (16, 2) an eye's contour (``lm.RIGHT_EYE`` order: the lower lid from the outer corner to
     the inner one, then the upper lid back), in the patch's pixels. The seam is the middle of each
-    lower-lid point and the upper-lid point across from it, drawn smooth (Catmull-Rom), about a
-    thirtieth of the eye's width thick in the middle, thinning to a pixel at the corners.
+    lower-lid point and the upper-lid point across from it, drawn as one tapered outline along the
+    parabola closest to those middles, about a thirtieth of the eye's width thick in the middle,
+    thinning to under a pixel at the corners.
     """
     lower = ring[:9]
     upper = np.concatenate([ring[:1], ring[9:][::-1], ring[8:9]])  # outer corner to inner corner
-    seam = (lower + upper) / 2
-    dense = _open_curve(seam, samples=4)
-    width = float(np.linalg.norm(seam[-1] - seam[0]))
-    thickest = max(width / 30, 1.0)
-    line = np.zeros(shape, np.float32)
-    along = np.linspace(-1.0, 1.0, len(dense) - 1)  # each segment's place, corner to corner
+    seam = (lower + upper).astype(np.float64) / 2
+    # The seam's points zigzag (the lids' points are not across from each other exactly): the line
+    # is the parabola closest to them, in the eye's frame (u from corner to corner, v across).
+    origin, corner = seam[0], seam[-1]
+    width = float(np.linalg.norm(corner - origin))
+    axis_u = (corner - origin) / max(width, 1e-9)
+    axis_v = np.array([-axis_u[1], axis_u[0]])
+    u, v = (seam - origin) @ axis_u, (seam - origin) @ axis_v
+    along = np.linspace(0.0, width, 33)
+    across = np.polyval(np.polyfit(u, v, 2), along)
+    dense = origin + along[:, None] * axis_u + across[:, None] * axis_v
+    place = np.linspace(-1.0, 1.0, len(dense))  # corner to corner
+    half = np.maximum(max(width / 30, 1.0) * (1 - place**2), 0.7)[:, None] / 2
+    tangent = np.gradient(dense, axis=0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    outline = np.concatenate([dense + normal * half, (dense - normal * half)[::-1]])
     shift = 4
-    for a, b, place in zip(dense[:-1], dense[1:], along, strict=True):
-        thickness = max(int(round(thickest * (1 - place**2) + 0.3)), 1)
-        start, end = (tuple(int(v) for v in _subpixel(p, shift)) for p in (a, b))
-        cv2.line(line, start, end, (1.0,), thickness, cv2.LINE_AA, shift)
-    return cv2.GaussianBlur(line, (0, 0), 0.6)
+    line = np.zeros(shape, np.uint8)
+    cv2.fillPoly(line, [_subpixel(outline, shift)], (255,), cv2.LINE_AA, shift)
+    return cv2.GaussianBlur(line.astype(np.float32) / 255.0, (0, 0), 0.6)
 
 
 # FaceMesh points: the upper lip's outer contour from corner to corner, and a line under the nose
