@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -53,6 +54,20 @@ def avatar_mona_lisa(media_dir: Path) -> np.ndarray:
 def driving_frames(media_dir: Path) -> dict[int, np.ndarray]:
     """Frames 0 (neutral), 75 (mouth half open) and 138 (mouth wide open) of the driving clip."""
     return {n: read_rgb(media_dir / "driving_frames" / f"frame_{n:03d}.png") for n in (0, 75, 138)}
+
+
+@pytest.fixture(autouse=True)
+def _own_logging():
+    """A test that runs ``cli.main`` in-process leaves the root logger writing to that test's captured
+    stderr (closed once the test ends) and to a run log: put the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in set(root.handlers) - set(handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

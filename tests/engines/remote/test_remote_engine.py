@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from pathlib import Path
 
 import av
@@ -211,9 +212,13 @@ def test_a_hostile_client_neither_stops_the_worker_nor_another_session(
     assert wait_until(lambda: bad.bad_messages >= 20, timeout=15), bad.bad_messages
     assert bad.dropped_commands > 0
     # The hostile client is still served (it might be a buggy one); and so is a newcomer.
+    # Its own flood can hold its pings back long enough for it to give the link up; it then connects
+    # again and sends the avatar again. Served means a result within a while, not within n frames.
     hostile.set_avatar(avatar_mona_lisa)
-    drive(hostile, driver, 15)
-    assert hostile.stats.results > 0
+    deadline = time.monotonic() + 30
+    while hostile.stats.results == 0 and time.monotonic() < deadline:
+        drive(hostile, driver, 15)
+    assert hostile.stats.results > 0, hostile.stats
     connect(worker).close()
 
 
